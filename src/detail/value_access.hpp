@@ -1,0 +1,41 @@
+// value_access.hpp — the codecs' allocation-free paths into pyro::Value: building str and bytes
+// in place, trusted (already validated) text, and the magnitude form of big ints.
+// Private to the library.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "pyro/value.hpp"
+
+namespace pyro::detail {
+
+struct ValueAccess {
+  // A str whose n bytes the caller writes through `data` (valid UTF-8, the caller's promise).
+  static Value str_uninitialized(std::size_t n, char*& data);
+  // A str from text the caller has already validated as UTF-8.
+  static Value str_trusted(std::string_view utf8);
+  // A bytes value whose n bytes the caller writes through `data`.
+  static Value bytes_uninitialized(std::size_t n, char*& data);
+  // The magnitude of an int as little-endian bytes (no sign byte), and its sign.
+  static std::vector<std::uint8_t> int_magnitude(const Value& v, bool& negative);
+  static Value int_from_magnitude(const std::uint8_t* little_endian, std::size_t n, bool negative);
+  // Fast checks without the kind() mapping.
+  static bool is_small_int(const Value& v) noexcept { return v.is_small_int(); }
+  static std::int64_t small_int(const Value& v) noexcept { return v.payload<std::int64_t>(); }
+  static double float_value(const Value& v) noexcept { return v.payload<double>(); }
+  static std::int64_t datetime_micros(const Value& v) noexcept { return v.payload<std::int64_t>(); }
+  static std::int32_t date_days(const Value& v) noexcept {
+    return static_cast<std::int32_t>(v.payload<std::int64_t>());
+  }
+  // The text of a str, without the kind check.
+  static std::string_view str_unchecked(const Value& v) noexcept;
+  static const std::vector<Value>& items_unchecked(const Value& v) noexcept;
+};
+
+// CPython's default limit on int <-> decimal text conversions (sys.get_int_max_str_digits()).
+inline constexpr std::size_t int_max_str_digits = 4300;
+
+}  // namespace pyro::detail

@@ -1,0 +1,3 @@
+#include "pyro/json.hpp"
+
+#include <gtest/gtest.h>

@@ -1,0 +1,3 @@
+#include "pyro/marshal.hpp"
+
+#include <gtest/gtest.h>

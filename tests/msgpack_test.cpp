@@ -1,0 +1,3 @@
+#include "pyro/msgpack.hpp"
+
+#include <gtest/gtest.h>

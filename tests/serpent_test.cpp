@@ -1,0 +1,3 @@
+#include "pyro/serpent.hpp"
+
+#include <gtest/gtest.h>
