@@ -39,7 +39,9 @@ Civil civil_from_days(std::int64_t z) {
   return {y + (m <= 2), m, d};
 }
 
-bool leap(std::int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool leap(std::int64_t y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 unsigned days_in_month(std::int64_t y, unsigned m) {
   static constexpr unsigned table[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -88,7 +90,8 @@ bool parse_time_part(std::string_view s, std::size_t& pos, std::int64_t& micros)
     if (pos < s.size() && (s[pos] == '.' || s[pos] == ',')) {
       ++pos;
       std::size_t n = 0;
-      while (pos + n < s.size() && s[pos + n] >= '0' && s[pos + n] <= '9') ++n;
+      while (pos + n < s.size() && s[pos + n] >= '0' && s[pos + n] <= '9')
+        ++n;
       if (n != 3 && n != 6) return false;
       if (!digits(s, pos, n, frac)) return false;
       if (n == 3) frac *= 1000;
@@ -120,7 +123,8 @@ bool parse_datetime(std::string_view s, std::int64_t& micros, std::int64_t& offs
         const bool neg = s[pos] == '-';
         ++pos;
         unsigned oh, om;
-        if (!digits(s, pos, 2, oh) || pos >= s.size() || s[pos++] != ':' || !digits(s, pos, 2, om)) {
+        if (!digits(s, pos, 2, oh) || pos >= s.size() || s[pos++] != ':' ||
+            !digits(s, pos, 2, om)) {
           return false;
         }
         has_offset = true;
@@ -186,9 +190,11 @@ Date Date::parse_iso(std::string_view text) {
 }
 
 Date Date::from_ymd(int year, unsigned month, unsigned day) {
-  if (year < 1 || year > 9999) throw ValueError("year " + std::to_string(year) + " is out of range");
+  if (year < 1 || year > 9999)
+    throw ValueError("year " + std::to_string(year) + " is out of range");
   if (month < 1 || month > 12) throw ValueError("month must be in 1..12");
-  if (day < 1 || day > days_in_month(year, month)) throw ValueError("day is out of range for month");
+  if (day < 1 || day > days_in_month(year, month))
+    throw ValueError("day is out of range for month");
   return Date{static_cast<std::int32_t>(days_from_civil(year, month, day))};
 }
 
@@ -232,7 +238,8 @@ void throw_int_overflow(std::string_view target, const Value& actual) {
   throw OverflowError("int " + shown + " out of range for " + std::string(target));
 }
 
-std::span<const Value> sequence_items(const Value& in, std::string_view expected, bool accept_sets) {
+std::span<const Value> sequence_items(const Value& in, std::string_view expected,
+                                      bool accept_sets) {
   if (in.is_sequence()) return in.items();
   if (accept_sets && in.is_any_set()) return in.as_set().items();
   throw_type_error(expected, in);

@@ -25,11 +25,14 @@ CallEnvelope Serializer::call_from_sequence(Value decoded, std::string_view seri
   auto bad = [&](const std::string& why) {
     return SerializeError(std::string(serializer) + ": invalid call envelope: " + why);
   };
-  if (!decoded.is_sequence()) throw bad("expected a 4-tuple, got " + std::string(decoded.type_name()));
+  if (!decoded.is_sequence())
+    throw bad("expected a 4-tuple, got " + std::string(decoded.type_name()));
   auto& items = decoded.items();
   if (items.size() != 4) throw bad("expected 4 items, got " + std::to_string(items.size()));
-  if (!items[0].is_str()) throw bad("object id must be a str, got " + std::string(items[0].type_name()));
-  if (!items[1].is_str()) throw bad("method must be a str, got " + std::string(items[1].type_name()));
+  if (!items[0].is_str())
+    throw bad("object id must be a str, got " + std::string(items[0].type_name()));
+  if (!items[1].is_str())
+    throw bad("method must be a str, got " + std::string(items[1].type_name()));
   if (!items[2].is_sequence()) {
     throw bad("arguments must be a tuple or list, got " + std::string(items[2].type_name()));
   }
@@ -67,8 +70,8 @@ const Serializer& serializer_by_name(std::string_view name) {
 }
 
 const Serializer* serializer_by_id(std::uint8_t id, Dialect dialect) noexcept {
-  for (const Serializer* s : {&serpent_serializer(), &json_serializer(), &marshal_serializer(),
-                              &msgpack_serializer()}) {
+  for (const Serializer* s :
+       {&serpent_serializer(), &json_serializer(), &marshal_serializer(), &msgpack_serializer()}) {
     if (s->id(dialect) == id) return s;
   }
   return nullptr;
@@ -81,8 +84,8 @@ const Serializer* serializer_by_id(std::uint8_t id, Dialect dialect) noexcept {
 namespace {
 
 constexpr std::string_view pyro_error_names[] = {
-    "PyroError",     "CommunicationError", "ConnectionClosedError", "TimeoutError",
-    "ProtocolError", "MessageTooLargeError", "SerializeError",     "NamingError",
+    "PyroError",     "CommunicationError",   "ConnectionClosedError", "TimeoutError",
+    "ProtocolError", "MessageTooLargeError", "SerializeError",        "NamingError",
     "DaemonError",   "SecurityError"};
 
 bool is_pyro_error_name(std::string_view name) {
@@ -104,7 +107,9 @@ std::optional<std::string_view> pyro_error_short_name(std::string_view class_nam
   return std::nullopt;
 }
 
-std::string str_of(const Value& v) { return v.is_str() ? std::string(v.as_str()) : v.repr(); }
+std::string str_of(const Value& v) {
+  return v.is_str() ? std::string(v.as_str()) : v.repr();
+}
 
 }  // namespace
 
@@ -125,7 +130,8 @@ std::vector<std::string> ExceptionInfo::traceback() const {
   if (tb->is_str()) {
     out.emplace_back(tb->as_str());
   } else if (tb->is_sequence()) {
-    for (const auto& line : tb->items()) out.push_back(str_of(line));
+    for (const auto& line : tb->items())
+      out.push_back(str_of(line));
   }
   return out;
 }
@@ -133,7 +139,8 @@ std::vector<std::string> ExceptionInfo::traceback() const {
 void ExceptionInfo::set_traceback(std::vector<std::string> lines) {
   std::vector<Value> items;
   items.reserve(lines.size());
-  for (auto& l : lines) items.emplace_back(l);
+  for (auto& l : lines)
+    items.emplace_back(l);
   attributes.set("_pyroTraceback", Value::list(std::move(items)));
 }
 
@@ -153,7 +160,8 @@ Value ExceptionInfo::to_dict(Dialect dialect) const {
 }
 
 ExceptionInfo ExceptionInfo::from_dict(const Value& dict) {
-  if (!dict.is_dict()) throw SerializeError("exception must be a dict, got " + std::string(dict.type_name()));
+  if (!dict.is_dict())
+    throw SerializeError("exception must be a dict, got " + std::string(dict.type_name()));
   const Value* cls = dict.find("__class__");
   if (cls == nullptr || !cls->is_str()) throw SerializeError("exception dict without __class__");
   ExceptionInfo info;
@@ -187,12 +195,14 @@ ExceptionInfo ExceptionInfo::from_exception(const std::exception& e) {
     info.class_name = "builtins.KeyError";
   } else if (dynamic_cast<const IndexError*>(&e) || dynamic_cast<const std::out_of_range*>(&e)) {
     info.class_name = "builtins.IndexError";
-  } else if (dynamic_cast<const OverflowError*>(&e) || dynamic_cast<const std::overflow_error*>(&e) ||
+  } else if (dynamic_cast<const OverflowError*>(&e) ||
+             dynamic_cast<const std::overflow_error*>(&e) ||
              dynamic_cast<const std::range_error*>(&e)) {
     info.class_name = "builtins.OverflowError";
   } else if (dynamic_cast<const std::underflow_error*>(&e)) {
     info.class_name = "builtins.ArithmeticError";
-  } else if (dynamic_cast<const std::invalid_argument*>(&e) || dynamic_cast<const std::domain_error*>(&e) ||
+  } else if (dynamic_cast<const std::invalid_argument*>(&e) ||
+             dynamic_cast<const std::domain_error*>(&e) ||
              dynamic_cast<const std::length_error*>(&e)) {
     info.class_name = "builtins.ValueError";
   } else if (dynamic_cast<const std::bad_alloc*>(&e)) {
@@ -200,7 +210,8 @@ ExceptionInfo ExceptionInfo::from_exception(const std::exception& e) {
     info.args.clear();
   } else if (dynamic_cast<const std::system_error*>(&e)) {
     info.class_name = "builtins.OSError";
-  } else if (dynamic_cast<const std::runtime_error*>(&e) || dynamic_cast<const std::logic_error*>(&e)) {
+  } else if (dynamic_cast<const std::runtime_error*>(&e) ||
+             dynamic_cast<const std::logic_error*>(&e)) {
     info.class_name = "builtins.RuntimeError";
   } else {
     info.class_name = "builtins.Exception";
@@ -263,7 +274,8 @@ std::string ExceptionObject::repr() const {
 }
 
 std::string ExceptionWrapperObject::class_name(Dialect dialect) const {
-  return dialect == Dialect::pyro4 ? "Pyro4.futures._ExceptionWrapper" : "Pyro5.core._ExceptionWrapper";
+  return dialect == Dialect::pyro4 ? "Pyro4.futures._ExceptionWrapper"
+                                   : "Pyro5.core._ExceptionWrapper";
 }
 
 Value ExceptionWrapperObject::to_dict(Dialect dialect) const {
@@ -294,7 +306,8 @@ void ClassRegistry::register_dict_to_class(std::string class_name, DictToClass c
 
 void ClassRegistry::unregister_dict_to_class(std::string_view class_name) {
   std::unique_lock lock(mutex_);
-  if (auto it = dict_to_class_.find(class_name); it != dict_to_class_.end()) dict_to_class_.erase(it);
+  if (auto it = dict_to_class_.find(class_name); it != dict_to_class_.end())
+    dict_to_class_.erase(it);
 }
 
 std::optional<Value> ClassRegistry::class_to_dict(const Object& object) const {
@@ -308,7 +321,8 @@ std::optional<Value> ClassRegistry::class_to_dict(const Object& object) const {
   return converter(object);
 }
 
-std::optional<Value> ClassRegistry::dict_to_class(std::string_view class_name, const Value& dict) const {
+std::optional<Value> ClassRegistry::dict_to_class(std::string_view class_name,
+                                                  const Value& dict) const {
   DictToClass converter;
   {
     std::shared_lock lock(mutex_);
@@ -319,7 +333,11 @@ std::optional<Value> ClassRegistry::dict_to_class(std::string_view class_name, c
   return converter(class_name, dict);
 }
 
-Value keep_as_dict(std::string_view, const Value& dict) { return dict; }
+Value keep_as_dict(std::string_view, const Value& dict) {
+  return dict;
+}
+
+ClassRegistry::DictToClass ClassRegistry::keep_as_dict_converter() { return keep_as_dict; }
 
 // ---------------------------------------------------------------------------------------------
 // reconstruct
@@ -339,10 +357,17 @@ Value convert_class_dict(const Value& dict, std::string_view name, const ClassRe
   if (name == "Pyro5.client.Proxy" || name == "Pyro4.core.Proxy") {
     return to_value(from_value<ProxyState>(dict));
   }
-  if (name == "Pyro5.server.Daemon" || name == "Pyro4.core.Daemon") return Value();  // a placeholder
+  if (name == "Pyro5.server.Daemon" || name == "Pyro4.core.Daemon")
+    return Value();  // a placeholder
   if (name == "Pyro5.core._ExceptionWrapper" || name == "Pyro4.futures._ExceptionWrapper") {
-    return Value::object(
-        std::make_shared<ExceptionWrapperObject>(ExceptionInfo::from_dict(dict.at("exception"))));
+    const Value& inner = dict.at("exception");
+    // bottom-up reconstruction (msgpack) has converted the inner exception already
+    if (inner.is_object()) {
+      if (const auto* e = dynamic_cast<const ExceptionObject*>(inner.as_object().get())) {
+        return Value::object(std::make_shared<ExceptionWrapperObject>(e->info()));
+      }
+    }
+    return Value::object(std::make_shared<ExceptionWrapperObject>(ExceptionInfo::from_dict(inner)));
   }
   if (name == "float") {
     const Value* v = dict.find("value");
@@ -358,11 +383,14 @@ Value convert_class_dict(const Value& dict, std::string_view name, const ClassRe
   throw SerializeError("unsupported serialized class: " + std::string(name));
 }
 
-void reconstruct_in_place(Value& v, ReconstructOrder order, const ClassRegistry* registry, int depth);
+void reconstruct_in_place(Value& v, ReconstructOrder order, const ClassRegistry* registry,
+                          int depth);
 
-void reconstruct_children(Value& v, ReconstructOrder order, const ClassRegistry* registry, int depth) {
+void reconstruct_children(Value& v, ReconstructOrder order, const ClassRegistry* registry,
+                          int depth) {
   if (v.is_sequence()) {
-    for (auto& item : v.items()) reconstruct_in_place(item, order, registry, depth + 1);
+    for (auto& item : v.items())
+      reconstruct_in_place(item, order, registry, depth + 1);
   } else if (v.is_dict()) {
     Dict& d = v.as_dict();
     for (std::size_t i = 0; i < d.size(); ++i) {
@@ -371,7 +399,8 @@ void reconstruct_children(Value& v, ReconstructOrder order, const ClassRegistry*
   }
 }
 
-void reconstruct_in_place(Value& v, ReconstructOrder order, const ClassRegistry* registry, int depth) {
+void reconstruct_in_place(Value& v, ReconstructOrder order, const ClassRegistry* registry,
+                          int depth) {
   if (depth > 10000) throw SerializeError("reconstruct: nesting too deep");
   if (v.is_dict()) {
     const Value* cls = v.as_dict().find("__class__");

@@ -12,8 +12,8 @@ namespace {
 // Python's str.isspace(), which is what the regex class \s matches for str patterns.
 bool is_py_space(char32_t c) {
   return c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F) || c == 0x85 ||
-         c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
-         c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+         c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+         c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
 // Code points of text, tolerating invalid UTF-8 (each bad byte is its own "character").
@@ -36,8 +36,10 @@ std::vector<std::pair<char32_t, std::size_t>> code_points(std::string_view text)
 std::string_view strip_py_space(std::string_view s) {
   auto cps = code_points(s);
   std::size_t first = 0, last = cps.size();
-  while (first < last && is_py_space(cps[first].first)) ++first;
-  while (last > first && is_py_space(cps[last - 1].first)) --last;
+  while (first < last && is_py_space(cps[first].first))
+    ++first;
+  while (last > first && is_py_space(cps[last - 1].first))
+    --last;
   if (first == last) return {};
   const std::size_t begin = cps[first].second;
   const std::size_t end = last < cps.size() ? cps[last].second : s.size();
@@ -70,7 +72,9 @@ std::optional<std::int64_t> parse_py_int(std::string_view text) {
   return negative ? -v : v;
 }
 
-[[noreturn]] void invalid(const std::string& what) { throw PyroError(what); }
+[[noreturn]] void invalid(const std::string& what) {
+  throw PyroError(what);
+}
 
 bool is_ipv6_char(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' ||
@@ -98,12 +102,15 @@ std::string join_tags(const std::vector<std::string>& tags) {
   return out;
 }
 
-std::string_view class_prefix(Dialect d) { return d == Dialect::pyro4 ? "Pyro4." : "Pyro5."; }
+std::string_view class_prefix(Dialect d) {
+  return d == Dialect::pyro4 ? "Pyro4." : "Pyro5.";
+}
 
 std::vector<Value> string_tuple(const std::vector<std::string>& names) {
   std::vector<Value> out;
   out.reserve(names.size());
-  for (const auto& n : names) out.emplace_back(n);
+  for (const auto& n : names)
+    out.emplace_back(n);
   return out;
 }
 
@@ -118,7 +125,8 @@ std::vector<std::string> names_of(const Value& v) {
   } else {
     throw TypeError("expected a collection of names, got " + std::string(v.type_name()));
   }
-  for (const auto& item : items) out.emplace_back(item.as_str());
+  for (const auto& item : items)
+    out.emplace_back(item.as_str());
   return out;
 }
 
@@ -141,7 +149,8 @@ Uri::Uri(std::string_view text) {
     if ((text[i] | 0x20) != "pyro"[i]) invalid("invalid uri");
   }
   std::string protocol(text.substr(0, colon));
-  for (auto& c : protocol) c = static_cast<char>(c & ~0x20);
+  for (auto& c : protocol)
+    c = static_cast<char>(c & ~0x20);
   const std::string_view rest = text.substr(colon + 1);
 
   // Shortest object of non-space characters followed by the end or by "@" and a location.
@@ -190,7 +199,8 @@ void Uri::parse_location(std::string_view location, std::optional<std::int64_t> 
   if (location.starts_with("[")) {
     if (location.starts_with("[[")) invalid("invalid ipv6 address: enclosed in too many brackets");
     std::size_t i = 1;
-    while (i < location.size() && is_ipv6_char(location[i])) ++i;
+    while (i < location.size() && is_ipv6_char(location[i]))
+      ++i;
     if (i == 1 || i >= location.size() || location[i] != ']') {
       invalid("invalid ipv6 address: the part between brackets must be a numeric ipv6 address");
     }
@@ -198,7 +208,8 @@ void Uri::parse_location(std::string_view location, std::optional<std::int64_t> 
     ++i;
     if (i < location.size() && location[i] == ':') {
       std::size_t j = i + 1;
-      while (j < location.size() && location[j] >= '0' && location[j] <= '9') ++j;
+      while (j < location.size() && location[j] >= '0' && location[j] <= '9')
+        ++j;
       if (j > i + 1) port = location.substr(i + 1, j - i - 1);
     }
   } else {
@@ -273,16 +284,17 @@ Value Uri::to_dict(Dialect dialect) const {
   Value object;
   if (protocol_ == "PYROMETA") {
     Set tags;
-    for (const auto& t : tags_) tags.add(Value(t));
+    for (const auto& t : tags_)
+      tags.add(Value(t));
     object = Value(std::move(tags));
   } else {
     object = Value(object_);
   }
   Dict d;
   d.set("__class__", std::string(class_prefix(dialect)) + "core.URI");
-  d.set("state", Value::tuple({Value(protocol_), std::move(object),
-                               sockname_ ? Value(*sockname_) : Value(), host_ ? Value(*host_) : Value(),
-                               port_ ? Value(*port_) : Value()}));
+  d.set("state",
+        Value::tuple({Value(protocol_), std::move(object), sockname_ ? Value(*sockname_) : Value(),
+                      host_ ? Value(*host_) : Value(), port_ ? Value(*port_) : Value()}));
   return Value(std::move(d));
 }
 
@@ -302,8 +314,9 @@ Uri uri_from_state(const Value& state) {
     if (v.is_none()) return std::nullopt;
     return std::string(v.as_str());
   };
-  return Uri::from_state(std::string(s[0].as_str()), std::move(object), opt_str(s[2]), opt_str(s[3]),
-                         s[4].is_none() ? std::nullopt : std::optional<std::int64_t>(s[4].as_int()));
+  return Uri::from_state(
+      std::string(s[0].as_str()), std::move(object), opt_str(s[2]), opt_str(s[3]),
+      s[4].is_none() ? std::nullopt : std::optional<std::int64_t>(s[4].as_int()));
 }
 
 bool is_class(const Value& v, std::string_view suffix) {
@@ -315,7 +328,9 @@ bool is_class(const Value& v, std::string_view suffix) {
 }
 }  // namespace
 
-void to_value(Value& out, const Uri& in) { out = Value::object(std::make_shared<UriObject>(in)); }
+void to_value(Value& out, const Uri& in) {
+  out = Value::object(std::make_shared<UriObject>(in));
+}
 
 void from_value(const Value& in, Uri& out) {
   if (in.is_object()) {
@@ -390,7 +405,8 @@ void from_value(const Value& in, ProxyState& out) {
   }
   const bool pyro5 = is_class(in, "client.Proxy");
   const bool pyro4 = is_class(in, "core.Proxy");
-  if (!pyro5 && !pyro4) throw TypeError("expected a Pyro proxy, got " + std::string(in.type_name()));
+  if (!pyro5 && !pyro4)
+    throw TypeError("expected a Pyro proxy, got " + std::string(in.type_name()));
   const Value& state = in.at("state");
   if (!state.is_sequence()) throw TypeError("proxy state must be a tuple, got " + state.repr());
   const auto s = state.items();
@@ -406,7 +422,8 @@ void from_value(const Value& in, ProxyState& out) {
     p.attrs = names_of(s[3]);
     p.handshake = s[4];
     p.serializer = opt_str(s[5]);
-  } else if (s.size() == 9) {  // Pyro4: uri, oneway, methods, attrs, timeout, hmac, handshake, retries, serializer
+  } else if (s.size() == 9) {  // Pyro4: uri, oneway, methods, attrs, timeout, hmac, handshake,
+                               // retries, serializer
     p.uri = Uri(s[0].as_str());
     p.oneway = names_of(s[1]);
     p.methods = names_of(s[2]);
@@ -455,9 +472,13 @@ bool UriObject::equals(const Object& other) const noexcept {
   return o != nullptr && o->uri_ == uri_;
 }
 
-std::size_t UriObject::hash() const noexcept { return std::hash<std::string>{}(uri_.str()); }
+std::size_t UriObject::hash() const noexcept {
+  return std::hash<std::string>{}(uri_.str());
+}
 
-std::string UriObject::repr() const { return "<Pyro5.core.URI; " + uri_.str() + ">"; }
+std::string UriObject::repr() const {
+  return "<Pyro5.core.URI; " + uri_.str() + ">";
+}
 
 std::string ProxyObject::class_name(Dialect dialect) const {
   return dialect == Dialect::pyro4 ? "Pyro4.core.Proxy" : "Pyro5.client.Proxy";
@@ -468,6 +489,8 @@ bool ProxyObject::equals(const Object& other) const noexcept {
   return o != nullptr && o->state_ == state_;
 }
 
-std::string ProxyObject::repr() const { return "<Pyro5.client.Proxy; " + state_.uri.str() + ">"; }
+std::string ProxyObject::repr() const {
+  return "<Pyro5.client.Proxy; " + state_.uri.str() + ">";
+}
 
 }  // namespace pyro

@@ -10,7 +10,9 @@
 #include <new>
 
 // Boost.Multiprecision 1.74 trips GCC 12's -Wmaybe-uninitialized inside its own templates.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <boost/multiprecision/cpp_int.hpp>
 
 #include "detail/text.hpp"
@@ -59,7 +61,7 @@ using detail::Blob;
 using detail::ObjectRep;
 
 constexpr std::int64_t hash_modulus = (std::int64_t{1} << 61) - 1;  // CPython's _PyHASH_MODULUS
-constexpr std::int64_t hash_inf = 314159;                          // CPython's _PyHASH_INF
+constexpr std::int64_t hash_inf = 314159;                           // CPython's _PyHASH_INF
 
 bool fits_int64(const BigInt& v) {
   static const BigInt lo = BigInt(std::numeric_limits<std::int64_t>::min());
@@ -72,11 +74,14 @@ std::size_t bit_length(const BigInt& v) {
   return boost::multiprecision::msb(boost::multiprecision::abs(v)) + 1;
 }
 
-std::int64_t hash_fixup(std::int64_t h) { return h == -1 ? -2 : h; }
+std::int64_t hash_fixup(std::int64_t h) {
+  return h == -1 ? -2 : h;
+}
 
 std::int64_t hash_int64(std::int64_t v) {
   // CPython: sign * (|v| mod (2**61 - 1)), with -1 mapped to -2.
-  const std::uint64_t mag = v < 0 ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v);
+  const std::uint64_t mag =
+      v < 0 ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v);
   const auto h = static_cast<std::int64_t>(mag % static_cast<std::uint64_t>(hash_modulus));
   return hash_fixup(v < 0 ? -h : h);
 }
@@ -162,47 +167,38 @@ double big_to_double(const BigInt& v) {
 
 std::string_view kind_name(Kind kind) noexcept {
   switch (kind) {
-    case Kind::none: return "NoneType";
-    case Kind::bool_: return "bool";
-    case Kind::int_: return "int";
-    case Kind::float_: return "float";
-    case Kind::complex: return "complex";
-    case Kind::str: return "str";
-    case Kind::bytes: return "bytes";
-    case Kind::tuple: return "tuple";
-    case Kind::list: return "list";
-    case Kind::dict: return "dict";
-    case Kind::set: return "set";
-    case Kind::frozenset: return "frozenset";
-    case Kind::datetime: return "datetime";
-    case Kind::date: return "date";
-    case Kind::object: return "object";
+    case Kind::none:
+      return "NoneType";
+    case Kind::bool_:
+      return "bool";
+    case Kind::int_:
+      return "int";
+    case Kind::float_:
+      return "float";
+    case Kind::complex:
+      return "complex";
+    case Kind::str:
+      return "str";
+    case Kind::bytes:
+      return "bytes";
+    case Kind::tuple:
+      return "tuple";
+    case Kind::list:
+      return "list";
+    case Kind::dict:
+      return "dict";
+    case Kind::set:
+      return "set";
+    case Kind::frozenset:
+      return "frozenset";
+    case Kind::datetime:
+      return "datetime";
+    case Kind::date:
+      return "date";
+    case Kind::object:
+      return "object";
   }
   return "?";
-}
-
-Kind Value::kind_of(Tag tag) noexcept {
-  switch (tag) {
-    case Tag::none: return Kind::none;
-    case Tag::false_:
-    case Tag::true_: return Kind::bool_;
-    case Tag::small_int:
-    case Tag::big_int: return Kind::int_;
-    case Tag::float_: return Kind::float_;
-    case Tag::complex: return Kind::complex;
-    case Tag::short_str:
-    case Tag::long_str: return Kind::str;
-    case Tag::bytes: return Kind::bytes;
-    case Tag::tuple: return Kind::tuple;
-    case Tag::list: return Kind::list;
-    case Tag::dict: return Kind::dict;
-    case Tag::set: return Kind::set;
-    case Tag::frozenset: return Kind::frozenset;
-    case Tag::datetime: return Kind::datetime;
-    case Tag::date: return Kind::date;
-    case Tag::object: return Kind::object;
-  }
-  return Kind::none;
 }
 
 void Value::set_unsigned(std::uint64_t u) {
@@ -222,10 +218,11 @@ Value::Value(std::complex<double> c) {
 Value::Value(std::string_view text) {
   const auto bad = detail::find_invalid_utf8(text, false);
   if (bad != detail::utf8_valid) {
-    throw ValueError("str must be valid UTF-8: invalid byte 0x" +
-                     std::string(1, "0123456789abcdef"[static_cast<unsigned char>(text[bad]) >> 4]) +
-                     std::string(1, "0123456789abcdef"[static_cast<unsigned char>(text[bad]) & 15]) +
-                     " at offset " + std::to_string(bad));
+    throw ValueError(
+        "str must be valid UTF-8: invalid byte 0x" +
+        std::string(1, "0123456789abcdef"[static_cast<unsigned char>(text[bad]) >> 4]) +
+        std::string(1, "0123456789abcdef"[static_cast<unsigned char>(text[bad]) & 15]) +
+        " at offset " + std::to_string(bad));
   }
   *this = detail::ValueAccess::str_trusted(text);
 }
@@ -245,8 +242,8 @@ Value Value::bytes(std::span<const std::byte> data) {
 }
 
 Value Value::bytes(std::string_view raw) {
-  char* dst = nullptr;
-  Value v = detail::ValueAccess::bytes_uninitialized(raw.size(), dst);
+  Value v;
+  char* dst = detail::ValueAccess::bytes_uninitialized(v, raw.size());
   if (!raw.empty()) std::memcpy(dst, raw.data(), raw.size());
   return v;
 }
@@ -258,7 +255,9 @@ Value Value::tuple(std::vector<Value> items) {
   return v;
 }
 
-Value Value::tuple(std::initializer_list<Value> items) { return tuple(std::vector<Value>(items)); }
+Value Value::tuple(std::initializer_list<Value> items) {
+  return tuple(std::vector<Value>(items));
+}
 
 Value Value::list(std::vector<Value> items) {
   Value v;
@@ -267,20 +266,29 @@ Value Value::list(std::vector<Value> items) {
   return v;
 }
 
-Value Value::list(std::initializer_list<Value> items) { return list(std::vector<Value>(items)); }
+Value Value::list(std::initializer_list<Value> items) {
+  return list(std::vector<Value>(items));
+}
 
-Value Value::dict() { return Value(Dict()); }
+Value Value::dict() {
+  return Value(Dict());
+}
 
 Value Value::dict(std::initializer_list<std::pair<Value, Value>> items) {
   Dict d;
   d.reserve(items.size());
-  for (const auto& [k, v] : items) d.set(k, v);
+  for (const auto& [k, v] : items)
+    d.set(k, v);
   return Value(std::move(d));
 }
 
-Value Value::set(std::initializer_list<Value> items) { return Value(Set(items)); }
+Value Value::set(std::initializer_list<Value> items) {
+  return Value(Set(items));
+}
 
-Value Value::frozenset(std::initializer_list<Value> items) { return frozenset(Set(items)); }
+Value Value::frozenset(std::initializer_list<Value> items) {
+  return frozenset(Set(items));
+}
 
 Value Value::frozenset(Set set) {
   Value v;
@@ -348,7 +356,8 @@ Value Value::int_from_text(std::string_view text) {
     last_underscore = false;
   }
   if (digits.empty() || last_underscore) throw invalid();
-  if (base == 10 && digits.size() > detail::int_max_str_digits) int_str_limit_exceeded(digits.size());
+  if (base == 10 && digits.size() > detail::int_max_str_digits)
+    int_str_limit_exceeded(digits.size());
   if (digits.size() <= 18 && base == 10) {
     std::int64_t v = 0;
     std::from_chars(digits.data(), digits.data() + digits.size(), v);
@@ -367,11 +376,12 @@ Value Value::int_from_text(std::string_view text) {
     };
     if (head != 0) v = chunk(head);
     static const BigInt scale = BigInt(1000000000000000000LL);
-    while (pos < digits.size()) v = v * scale + chunk(18);
+    while (pos < digits.size())
+      v = v * scale + chunk(18);
   } else {
     for (char c : digits) {
-      const unsigned d = c <= '9' ? static_cast<unsigned>(c - '0')
-                                  : static_cast<unsigned>((c | 0x20) - 'a' + 10);
+      const unsigned d =
+          c <= '9' ? static_cast<unsigned>(c - '0') : static_cast<unsigned>((c | 0x20) - 'a' + 10);
       v = v * base + d;
     }
   }
@@ -391,7 +401,8 @@ Value Value::int_from_bytes(std::span<const std::uint8_t> le, bool is_signed) {
   const bool negative = is_signed && (le.back() & 0x80);
   if (le.size() <= 8) {
     std::uint64_t u = 0;
-    for (std::size_t i = 0; i < le.size(); ++i) u |= std::uint64_t{le[i]} << (8 * i);
+    for (std::size_t i = 0; i < le.size(); ++i)
+      u |= std::uint64_t{le[i]} << (8 * i);
     if (negative) {
       if (le.size() < 8) u |= ~std::uint64_t{0} << (8 * le.size());
       return Value(static_cast<std::int64_t>(u));
@@ -440,32 +451,62 @@ void Value::copy_from(const Value& other) {
   // rep_ already holds other's bits; replace the heap pointer by an owned copy.
   switch (other.rep_.tag) {
     case Tag::long_str:
-    case Tag::bytes: other.payload<Blob*>()->retain(); break;
-    case Tag::big_int: set_payload(new BigRep(*other.payload<BigRep*>())); break;
-    case Tag::complex: set_payload(new std::complex<double>(*other.payload<std::complex<double>*>())); break;
+    case Tag::bytes:
+      other.payload<Blob*>()->retain();
+      break;
+    case Tag::big_int:
+      set_payload(new BigRep(*other.payload<BigRep*>()));
+      break;
+    case Tag::complex:
+      set_payload(new std::complex<double>(*other.payload<std::complex<double>*>()));
+      break;
     case Tag::tuple:
-    case Tag::list: set_payload(new std::vector<Value>(*other.payload<std::vector<Value>*>())); break;
-    case Tag::dict: set_payload(new Dict(*other.payload<Dict*>())); break;
+    case Tag::list:
+      set_payload(new std::vector<Value>(*other.payload<std::vector<Value>*>()));
+      break;
+    case Tag::dict:
+      set_payload(new Dict(*other.payload<Dict*>()));
+      break;
     case Tag::set:
-    case Tag::frozenset: set_payload(new Set(*other.payload<Set*>())); break;
-    case Tag::object: set_payload(new ObjectRep(*other.payload<ObjectRep*>())); break;
-    default: break;
+    case Tag::frozenset:
+      set_payload(new Set(*other.payload<Set*>()));
+      break;
+    case Tag::object:
+      set_payload(new ObjectRep(*other.payload<ObjectRep*>()));
+      break;
+    default:
+      break;
   }
 }
 
 void Value::release() noexcept {
   switch (rep_.tag) {
     case Tag::long_str:
-    case Tag::bytes: payload<Blob*>()->release(); break;
-    case Tag::big_int: delete payload<BigRep*>(); break;
-    case Tag::complex: delete payload<std::complex<double>*>(); break;
+    case Tag::bytes:
+      payload<Blob*>()->release();
+      break;
+    case Tag::big_int:
+      delete payload<BigRep*>();
+      break;
+    case Tag::complex:
+      delete payload<std::complex<double>*>();
+      break;
     case Tag::tuple:
-    case Tag::list: delete payload<std::vector<Value>*>(); break;
-    case Tag::dict: delete payload<Dict*>(); break;
+    case Tag::list:
+      delete payload<std::vector<Value>*>();
+      break;
+    case Tag::dict:
+      delete payload<Dict*>();
+      break;
     case Tag::set:
-    case Tag::frozenset: delete payload<Set*>(); break;
-    case Tag::object: delete payload<ObjectRep*>(); break;
-    default: break;
+    case Tag::frozenset:
+      delete payload<Set*>();
+      break;
+    case Tag::object:
+      delete payload<ObjectRep*>();
+      break;
+    default:
+      break;
   }
   rep_.tag = Tag::none;
 }
@@ -485,19 +526,27 @@ bool Value::as_bool() const {
 
 std::int64_t Value::as_int() const {
   switch (rep_.tag) {
-    case Tag::small_int: return payload<std::int64_t>();
-    case Tag::false_: return 0;
-    case Tag::true_: return 1;
-    case Tag::big_int: throw OverflowError("int too large for a 64-bit integer: " + int_text());
-    default: type_mismatch("int");
+    case Tag::small_int:
+      return payload<std::int64_t>();
+    case Tag::false_:
+      return 0;
+    case Tag::true_:
+      return 1;
+    case Tag::big_int:
+      throw OverflowError("int too large for a 64-bit integer: " + int_text());
+    default:
+      type_mismatch("int");
   }
 }
 
 std::string Value::int_text() const {
   switch (rep_.tag) {
-    case Tag::small_int: return std::to_string(payload<std::int64_t>());
-    case Tag::false_: return "0";
-    case Tag::true_: return "1";
+    case Tag::small_int:
+      return std::to_string(payload<std::int64_t>());
+    case Tag::false_:
+      return "0";
+    case Tag::true_:
+      return "1";
     case Tag::big_int: {
       const BigInt& v = payload<BigRep*>()->value;
       // CPython refuses int -> str beyond 4300 digits; 14300 bits is a safe lower bound.
@@ -513,7 +562,8 @@ std::string Value::int_text() const {
       }
       return v.str();
     }
-    default: type_mismatch("int");
+    default:
+      type_mismatch("int");
   }
 }
 
@@ -523,7 +573,8 @@ std::vector<std::uint8_t> Value::int_bytes() const {
     const std::int64_t v = as_int();
     std::vector<std::uint8_t> out;
     auto u = static_cast<std::uint64_t>(v);
-    for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(u >> (8 * i)));
+    for (int i = 0; i < 8; ++i)
+      out.push_back(static_cast<std::uint8_t>(u >> (8 * i)));
     // trim redundant sign bytes
     while (out.size() > 1) {
       const std::uint8_t top = out.back(), next = out[out.size() - 2];
@@ -562,18 +613,25 @@ std::vector<std::uint8_t> Value::int_bytes() const {
 std::size_t Value::int_bit_length() const {
   if (rep_.tag == Tag::big_int) return bit_length(payload<BigRep*>()->value);
   const std::int64_t v = as_int();
-  const std::uint64_t mag = v < 0 ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v);
+  const std::uint64_t mag =
+      v < 0 ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v);
   return static_cast<std::size_t>(std::bit_width(mag));
 }
 
 double Value::as_float() const {
   switch (rep_.tag) {
-    case Tag::float_: return payload<double>();
-    case Tag::small_int: return static_cast<double>(payload<std::int64_t>());
-    case Tag::false_: return 0.0;
-    case Tag::true_: return 1.0;
-    case Tag::big_int: return big_to_double(payload<BigRep*>()->value);
-    default: type_mismatch("float");
+    case Tag::float_:
+      return payload<double>();
+    case Tag::small_int:
+      return static_cast<double>(payload<std::int64_t>());
+    case Tag::false_:
+      return 0.0;
+    case Tag::true_:
+      return 1.0;
+    case Tag::big_int:
+      return big_to_double(payload<BigRep*>()->value);
+    default:
+      type_mismatch("float");
   }
 }
 
@@ -648,14 +706,20 @@ const std::shared_ptr<const Object>& Value::as_object() const {
 std::size_t Value::size() const {
   switch (rep_.tag) {
     case Tag::short_str:
-    case Tag::long_str: return detail::count_code_points(as_str());
-    case Tag::bytes: return payload<Blob*>()->size;
+    case Tag::long_str:
+      return detail::count_code_points(as_str());
+    case Tag::bytes:
+      return payload<Blob*>()->size;
     case Tag::tuple:
-    case Tag::list: return payload<std::vector<Value>*>()->size();
-    case Tag::dict: return payload<Dict*>()->size();
+    case Tag::list:
+      return payload<std::vector<Value>*>()->size();
+    case Tag::dict:
+      return payload<Dict*>()->size();
     case Tag::set:
-    case Tag::frozenset: return payload<Set*>()->size();
-    default: throw TypeError("object of type '" + std::string(type_name()) + "' has no len()");
+    case Tag::frozenset:
+      return payload<Set*>()->size();
+    default:
+      throw TypeError("object of type '" + std::string(type_name()) + "' has no len()");
   }
 }
 
@@ -667,13 +731,21 @@ const Value& Value::operator[](std::ptrdiff_t index) const {
   return seq[static_cast<std::size_t>(i)];
 }
 
-const Value* Value::find_in_dict(const Value& key) const { return as_dict().find(key); }
+const Value* Value::find_in_dict(const Value& key) const {
+  return as_dict().find(key);
+}
 
-const Value& Value::at(const Value& key) const { return as_dict().at(key); }
+const Value& Value::at(const Value& key) const {
+  return as_dict().at(key);
+}
 
-const Value* Value::find(const Value& key) const { return find_in_dict(key); }
+const Value* Value::find(const Value& key) const {
+  return find_in_dict(key);
+}
 
-void Value::append(Value item) { items().push_back(std::move(item)); }
+void Value::append(Value item) {
+  items().push_back(std::move(item));
+}
 
 // ---------------------------------------------------------------------------------------------
 // equality, hashing
@@ -686,10 +758,14 @@ enum class NumClass { none, integer, real, complex };
 NumClass num_class(const Value& v) {
   switch (v.kind()) {
     case Kind::bool_:
-    case Kind::int_: return NumClass::integer;
-    case Kind::float_: return NumClass::real;
-    case Kind::complex: return NumClass::complex;
-    default: return NumClass::none;
+    case Kind::int_:
+      return NumClass::integer;
+    case Kind::float_:
+      return NumClass::real;
+    case Kind::complex:
+      return NumClass::complex;
+    default:
+      return NumClass::none;
   }
 }
 
@@ -703,11 +779,14 @@ bool operator==(const Value& a, const Value& b) {
     switch (ta) {
       case Tag::none:
       case Tag::false_:
-      case Tag::true_: return true;
+      case Tag::true_:
+        return true;
       case Tag::small_int:
       case Tag::datetime:
-      case Tag::date: return a.payload<std::int64_t>() == b.payload<std::int64_t>();
-      case Tag::float_: return a.payload<double>() == b.payload<double>();
+      case Tag::date:
+        return a.payload<std::int64_t>() == b.payload<std::int64_t>();
+      case Tag::float_:
+        return a.payload<double>() == b.payload<double>();
       case Tag::short_str:
         return a.rep_.short_size == b.rep_.short_size &&
                std::memcmp(a.rep_.chars, b.rep_.chars, a.rep_.short_size) == 0;
@@ -717,8 +796,10 @@ bool operator==(const Value& a, const Value& b) {
         Blob* y = b.payload<Blob*>();
         return x == y || x->view() == y->view();
       }
-      case Tag::big_int: return a.payload<BigRep*>()->value == b.payload<BigRep*>()->value;
-      case Tag::complex: return *a.payload<std::complex<double>*>() == *b.payload<std::complex<double>*>();
+      case Tag::big_int:
+        return a.payload<BigRep*>()->value == b.payload<BigRep*>()->value;
+      case Tag::complex:
+        return *a.payload<std::complex<double>*>() == *b.payload<std::complex<double>*>();
       case Tag::tuple:
       case Tag::list: {
         const auto& x = *a.payload<std::vector<Value>*>();
@@ -729,9 +810,11 @@ bool operator==(const Value& a, const Value& b) {
         }
         return true;
       }
-      case Tag::dict: return *a.payload<Dict*>() == *b.payload<Dict*>();
+      case Tag::dict:
+        return *a.payload<Dict*>() == *b.payload<Dict*>();
       case Tag::set:
-      case Tag::frozenset: return *a.payload<Set*>() == *b.payload<Set*>();
+      case Tag::frozenset:
+        return *a.payload<Set*>() == *b.payload<Set*>();
       case Tag::object: {
         const auto& x = a.payload<ObjectRep*>()->object;
         const auto& y = b.payload<ObjectRep*>()->object;
@@ -754,7 +837,8 @@ bool operator==(const Value& a, const Value& b) {
   if (ca == NumClass::integer && cb == NumClass::integer) {
     // small/bool versus big: a big int is never within int64, so they differ
     if (ta == Tag::big_int || tb == Tag::big_int) {
-      if (ta == Tag::big_int && tb == Tag::big_int) return a.payload<BigRep*>()->value == b.payload<BigRep*>()->value;
+      if (ta == Tag::big_int && tb == Tag::big_int)
+        return a.payload<BigRep*>()->value == b.payload<BigRep*>()->value;
       return false;
     }
     return a.as_int() == b.as_int();
@@ -771,24 +855,32 @@ bool Value::is_hashable() const noexcept {
   switch (rep_.tag) {
     case Tag::list:
     case Tag::dict:
-    case Tag::set: return false;
+    case Tag::set:
+      return false;
     case Tag::tuple:
       for (const auto& item : *payload<std::vector<Value>*>()) {
         if (!item.is_hashable()) return false;
       }
       return true;
-    default: return true;
+    default:
+      return true;
   }
 }
 
 std::size_t Value::hash() const {
   switch (rep_.tag) {
-    case Tag::none: return 0x5ca1ab1e;
-    case Tag::false_: return 0;
-    case Tag::true_: return 1;
-    case Tag::small_int: return static_cast<std::size_t>(hash_int64(payload<std::int64_t>()));
-    case Tag::big_int: return static_cast<std::size_t>(hash_big(payload<BigRep*>()->value));
-    case Tag::float_: return static_cast<std::size_t>(hash_double(payload<double>()));
+    case Tag::none:
+      return 0x5ca1ab1e;
+    case Tag::false_:
+      return 0;
+    case Tag::true_:
+      return 1;
+    case Tag::small_int:
+      return static_cast<std::size_t>(hash_int64(payload<std::int64_t>()));
+    case Tag::big_int:
+      return static_cast<std::size_t>(hash_big(payload<BigRep*>()->value));
+    case Tag::float_:
+      return static_cast<std::size_t>(hash_double(payload<double>()));
     case Tag::complex: {
       const auto c = *payload<std::complex<double>*>();
       const auto hr = static_cast<std::uint64_t>(hash_double(c.real()));
@@ -797,10 +889,14 @@ std::size_t Value::hash() const {
       return static_cast<std::size_t>(hash_fixup(h));
     }
     case Tag::short_str:
-    case Tag::long_str: return std::hash<std::string_view>{}(as_str());
-    case Tag::bytes: return std::hash<std::string_view>{}(bytes_view()) ^ 0x62797465ULL;
-    case Tag::datetime: return static_cast<std::size_t>(hash_int64(payload<std::int64_t>())) ^ 0x6474ULL;
-    case Tag::date: return static_cast<std::size_t>(hash_int64(payload<std::int64_t>())) ^ 0x6461ULL;
+    case Tag::long_str:
+      return std::hash<std::string_view>{}(as_str());
+    case Tag::bytes:
+      return std::hash<std::string_view>{}(bytes_view()) ^ 0x62797465ULL;
+    case Tag::datetime:
+      return static_cast<std::size_t>(hash_int64(payload<std::int64_t>())) ^ 0x6474ULL;
+    case Tag::date:
+      return static_cast<std::size_t>(hash_int64(payload<std::int64_t>())) ^ 0x6461ULL;
     case Tag::tuple: {
       // CPython 3.8+ tuplehash (xxHash-based).
       constexpr std::uint64_t p1 = 11400714785074694791ULL, p2 = 14029467366897019727ULL,
@@ -830,10 +926,12 @@ std::size_t Value::hash() const {
       if (h == static_cast<std::uint64_t>(-1)) h = 590923713ULL;
       return h;
     }
-    case Tag::object: return payload<ObjectRep*>()->object->hash();
+    case Tag::object:
+      return payload<ObjectRep*>()->object->hash();
     case Tag::list:
     case Tag::dict:
-    case Tag::set: break;
+    case Tag::set:
+      break;
   }
   throw TypeError("unhashable type: '" + std::string(type_name()) + "'");
 }
@@ -848,7 +946,8 @@ bool identical(const Value& a, const Value& b) {
     }
     case Kind::complex: {
       const auto x = a.as_complex(), y = b.as_complex();
-      return identical(Value(x.real()), Value(y.real())) && identical(Value(x.imag()), Value(y.imag()));
+      return identical(Value(x.real()), Value(y.real())) &&
+             identical(Value(x.imag()), Value(y.imag()));
     }
     case Kind::tuple:
     case Kind::list: {
@@ -888,7 +987,8 @@ bool identical(const Value& a, const Value& b) {
       }
       return true;
     }
-    default: return a == b;
+    default:
+      return a == b;
   }
 }
 
@@ -904,9 +1004,15 @@ void append_repr(std::string& out, const Value& v, int depth) {
     return;
   }
   switch (v.kind()) {
-    case Kind::none: out.append("None"); return;
-    case Kind::bool_: out.append(v.as_bool() ? "True" : "False"); return;
-    case Kind::int_: out.append(v.int_text()); return;
+    case Kind::none:
+      out.append("None");
+      return;
+    case Kind::bool_:
+      out.append(v.as_bool() ? "True" : "False");
+      return;
+    case Kind::int_:
+      out.append(v.int_text());
+      return;
     case Kind::float_: {
       const double d = v.as_float();
       if (std::isnan(d)) {
@@ -940,14 +1046,19 @@ void append_repr(std::string& out, const Value& v, int depth) {
       }
       out.push_back('(');
       part(c.real());
-      if (!(c.imag() < 0) && !(c.imag() == 0 && std::signbit(c.imag())) && !std::isnan(c.imag())) out.push_back('+');
+      if (!(c.imag() < 0) && !(c.imag() == 0 && std::signbit(c.imag())) && !std::isnan(c.imag()))
+        out.push_back('+');
       if (std::isnan(c.imag())) out.push_back('+');
       part(c.imag());
       out.append("j)");
       return;
     }
-    case Kind::str: detail::append_str_repr(out, v.as_str()); return;
-    case Kind::bytes: detail::append_bytes_repr(out, v.bytes_view()); return;
+    case Kind::str:
+      detail::append_str_repr(out, v.as_str());
+      return;
+    case Kind::bytes:
+      detail::append_bytes_repr(out, v.bytes_view());
+      return;
     case Kind::tuple:
     case Kind::list: {
       const bool tuple = v.is_tuple();
@@ -994,9 +1105,15 @@ void append_repr(std::string& out, const Value& v, int depth) {
       if (frozen) out.push_back(')');
       return;
     }
-    case Kind::datetime: out.append("datetime('" + v.as_datetime().iso() + "')"); return;
-    case Kind::date: out.append("date('" + v.as_date().iso() + "')"); return;
-    case Kind::object: out.append(v.as_object()->repr()); return;
+    case Kind::datetime:
+      out.append("datetime('" + v.as_datetime().iso() + "')");
+      return;
+    case Kind::date:
+      out.append("date('" + v.as_date().iso() + "')");
+      return;
+    case Kind::object:
+      out.append(v.as_object()->repr());
+      return;
   }
 }
 
@@ -1008,9 +1125,13 @@ std::string Value::repr() const {
   return out;
 }
 
-std::size_t Object::hash() const noexcept { return std::hash<const void*>{}(this); }
+std::size_t Object::hash() const noexcept {
+  return std::hash<const void*>{}(this);
+}
 
-std::string Object::repr() const { return "<" + class_name(Dialect::pyro5) + " object>"; }
+std::string Object::repr() const {
+  return "<" + class_name(Dialect::pyro5) + " object>";
+}
 
 // ---------------------------------------------------------------------------------------------
 // Dict
@@ -1019,14 +1140,16 @@ std::string Object::repr() const { return "<" + class_name(Dialect::pyro5) + " o
 namespace {
 std::size_t index_capacity_for(std::size_t n) {
   std::size_t cap = 16;
-  while (cap < n * 2) cap <<= 1;
+  while (cap < n * 2)
+    cap <<= 1;
   return cap;
 }
 }  // namespace
 
 Dict::Dict(std::initializer_list<Item> items) {
   items_.reserve(items.size());
-  for (const auto& [k, v] : items) set(k, v);
+  for (const auto& [k, v] : items)
+    set(k, v);
 }
 
 Dict::Dict(const Dict& other) : items_(other.items_), index_(other.index_) {}
@@ -1057,13 +1180,15 @@ std::size_t Dict::locate(const Value& key, std::size_t hash) const {
 void Dict::index_insert(std::size_t item, std::size_t hash) {
   const std::size_t mask = index_.size() - 1;
   std::size_t slot = hash & mask;
-  while (index_[slot] != 0) slot = (slot + 1) & mask;
+  while (index_[slot] != 0)
+    slot = (slot + 1) & mask;
   index_[slot] = static_cast<std::uint32_t>(item + 1);
 }
 
 void Dict::rebuild_index() {
   index_.assign(index_capacity_for(items_.size() + 1), 0);
-  for (std::size_t i = 0; i < items_.size(); ++i) index_insert(i, items_[i].first.hash());
+  for (std::size_t i = 0; i < items_.size(); ++i)
+    index_insert(i, items_[i].first.hash());
 }
 
 const Value* Dict::find(const Value& key) const {
@@ -1154,7 +1279,8 @@ bool operator==(const Dict& a, const Dict& b) {
 
 Set::Set(std::initializer_list<Value> items) {
   items_.reserve(items.size());
-  for (const auto& v : items) add(v);
+  for (const auto& v : items)
+    add(v);
 }
 
 Set::Set(const Set& other) : items_(other.items_), index_(other.index_) {}
@@ -1185,13 +1311,15 @@ std::size_t Set::locate(const Value& item, std::size_t hash) const {
 void Set::index_insert(std::size_t item, std::size_t hash) {
   const std::size_t mask = index_.size() - 1;
   std::size_t slot = hash & mask;
-  while (index_[slot] != 0) slot = (slot + 1) & mask;
+  while (index_[slot] != 0)
+    slot = (slot + 1) & mask;
   index_[slot] = static_cast<std::uint32_t>(item + 1);
 }
 
 void Set::rebuild_index() {
   index_.assign(index_capacity_for(items_.size() + 1), 0);
-  for (std::size_t i = 0; i < items_.size(); ++i) index_insert(i, items_[i].hash());
+  for (std::size_t i = 0; i < items_.size(); ++i)
+    index_insert(i, items_[i].hash());
 }
 
 bool Set::contains(const Value& item) const {
@@ -1247,35 +1375,32 @@ bool operator==(const Set& a, const Set& b) {
 
 namespace detail {
 
-Value ValueAccess::str_uninitialized(std::size_t n, char*& data) {
-  Value v;
+char* ValueAccess::str_uninitialized(Value& out, std::size_t n) {
+  out = Value();
   if (n <= Value::short_capacity) {
-    v.rep_.tag = Value::Tag::short_str;
-    v.rep_.short_size = static_cast<std::uint8_t>(n);
-    data = v.rep_.chars;
-  } else {
-    Blob* b = Blob::allocate(n);
-    v.rep_.tag = Value::Tag::long_str;
-    v.set_payload(b);
-    data = b->data();
+    out.rep_.tag = Value::Tag::short_str;
+    out.rep_.short_size = static_cast<std::uint8_t>(n);
+    return out.rep_.chars;
   }
-  return v;
+  Blob* b = Blob::allocate(n);
+  out.rep_.tag = Value::Tag::long_str;
+  out.set_payload(b);
+  return b->data();
 }
 
 Value ValueAccess::str_trusted(std::string_view utf8) {
-  char* dst = nullptr;
-  Value v = str_uninitialized(utf8.size(), dst);
+  Value v;
+  char* dst = str_uninitialized(v, utf8.size());
   if (!utf8.empty()) std::memcpy(dst, utf8.data(), utf8.size());
   return v;
 }
 
-Value ValueAccess::bytes_uninitialized(std::size_t n, char*& data) {
+char* ValueAccess::bytes_uninitialized(Value& out, std::size_t n) {
+  out = Value();
   Blob* b = Blob::allocate(n);
-  Value v;
-  v.rep_.tag = Value::Tag::bytes;
-  v.set_payload(b);
-  data = b->data();
-  return v;
+  out.rep_.tag = Value::Tag::bytes;
+  out.set_payload(b);
+  return b->data();
 }
 
 std::vector<std::uint8_t> ValueAccess::int_magnitude(const Value& v, bool& negative) {
@@ -1283,9 +1408,10 @@ std::vector<std::uint8_t> ValueAccess::int_magnitude(const Value& v, bool& negat
   if (v.rep_.tag == Value::Tag::big_int) {
     const BigInt& b = v.payload<BigRep*>()->value;
     negative = b < 0;
-    boost::multiprecision::export_bits(BigInt(boost::multiprecision::abs(b)), std::back_inserter(out), 8,
-                                       false);
-    while (out.size() > 1 && out.back() == 0) out.pop_back();
+    boost::multiprecision::export_bits(BigInt(boost::multiprecision::abs(b)),
+                                       std::back_inserter(out), 8, false);
+    while (out.size() > 1 && out.back() == 0)
+      out.pop_back();
     return out;
   }
   const std::int64_t i = v.as_int();
@@ -1299,10 +1425,12 @@ std::vector<std::uint8_t> ValueAccess::int_magnitude(const Value& v, bool& negat
 }
 
 Value ValueAccess::int_from_magnitude(const std::uint8_t* le, std::size_t n, bool negative) {
-  while (n > 0 && le[n - 1] == 0) --n;
+  while (n > 0 && le[n - 1] == 0)
+    --n;
   if (n <= 8) {
     std::uint64_t u = 0;
-    for (std::size_t i = 0; i < n; ++i) u |= std::uint64_t{le[i]} << (8 * i);
+    for (std::size_t i = 0; i < n; ++i)
+      u |= std::uint64_t{le[i]} << (8 * i);
     if (!negative) {
       Value out;
       out.set_unsigned(u);
@@ -1346,12 +1474,14 @@ namespace pyro {
 
 void to_value(Value& out, const BigInt& in) {
   std::vector<std::uint8_t> mag;
-  boost::multiprecision::export_bits(BigInt(boost::multiprecision::abs(in)), std::back_inserter(mag), 8, false);
+  boost::multiprecision::export_bits(BigInt(boost::multiprecision::abs(in)),
+                                     std::back_inserter(mag), 8, false);
   out = detail::ValueAccess::int_from_magnitude(mag.data(), mag.size(), in < 0);
 }
 
 void from_value(const Value& in, BigInt& out) {
-  if (!in.is_int() && !in.is_bool()) throw TypeError("expected int, got " + std::string(in.type_name()));
+  if (!in.is_int() && !in.is_bool())
+    throw TypeError("expected int, got " + std::string(in.type_name()));
   bool negative = false;
   const auto mag = detail::ValueAccess::int_magnitude(in, negative);
   BigInt v;

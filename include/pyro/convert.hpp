@@ -12,6 +12,7 @@
 #include <array>
 #include <chrono>
 #include <complex>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -39,9 +40,13 @@ void to_value() = delete;
 void from_value() = delete;
 
 template <class T>
-concept AdlToValue = requires(Value& out, const T& in) { to_value(out, in); };
+concept AdlToValue = requires(Value& out, const T& in) {
+  to_value(out, in);
+};
 template <class T>
-concept AdlFromValue = requires(const Value& in, T& out) { from_value(in, out); };
+concept AdlFromValue = requires(const Value& in, T& out) {
+  from_value(in, out);
+};
 
 template <class T>
 void adl_to_value(Value& out, const T& in) {
@@ -57,27 +62,22 @@ void adl_from_value(const Value& in, T& out) {
 // specialize it for types you do not own.
 template <class T>
 struct Converter {
-  static void to_value(Value& out, const T& in)
-    requires detail::AdlToValue<T>
-  {
+  static void to_value(Value& out, const T& in) requires detail::AdlToValue<T> {
     detail::adl_to_value(out, in);
   }
-  static void from_value(const Value& in, T& out)
-    requires detail::AdlFromValue<T>
-  {
+  static void from_value(const Value& in, T& out) requires detail::AdlFromValue<T> {
     detail::adl_from_value(in, out);
   }
 };
 
 template <class T>
-concept ValueConvertible =
-    requires(Value& out, const std::remove_cvref_t<T>& in) {
-      Converter<std::remove_cvref_t<T>>::to_value(out, in);
-    };
+concept ValueConvertible = requires(Value& out, const std::remove_cvref_t<T>& in) {
+  Converter<std::remove_cvref_t<T>>::to_value(out, in);
+};
 template <class T>
-concept ValueExtractable =
-    std::is_default_constructible_v<T> &&
-    requires(const Value& in, T& out) { Converter<T>::from_value(in, out); };
+concept ValueExtractable = std::is_default_constructible_v<T> && requires(const Value& in, T& out) {
+  Converter<T>::from_value(in, out);
+};
 
 // Converts any convertible C++ value to a Value.
 template <class T>
@@ -122,14 +122,16 @@ constexpr std::string_view int_type_name() {
   if constexpr (std::is_signed_v<T>) {
     return sizeof(T) == 1 ? "int8" : sizeof(T) == 2 ? "int16" : sizeof(T) == 4 ? "int32" : "int64";
   } else {
-    return sizeof(T) == 1 ? "uint8" : sizeof(T) == 2 ? "uint16" : sizeof(T) == 4 ? "uint32" : "uint64";
+    return sizeof(T) == 1   ? "uint8"
+           : sizeof(T) == 2 ? "uint16"
+           : sizeof(T) == 4 ? "uint32"
+                            : "uint64";
   }
 }
 [[noreturn]] void throw_type_error(std::string_view expected, const Value& actual);
 [[noreturn]] void throw_int_overflow(std::string_view target, const Value& actual);
 // Tuple/list items, or (for targets that accept them) set elements; TypeError otherwise.
-std::span<const Value> sequence_items(const Value& in, std::string_view expected,
-                                      bool accept_sets);
+std::span<const Value> sequence_items(const Value& in, std::string_view expected, bool accept_sets);
 // The bytes of a bytes value, or of serpent's {'data': <base64>, 'encoding': 'base64'} dict.
 std::vector<std::byte> bytes_of(const Value& in);
 std::string bytes_text_of(const Value& in);
@@ -142,14 +144,25 @@ std::int64_t time_point_micros(const Value& in);  // DateTime, ISO str (with off
 
 // ---- None, Value, bool ------------------------------------------------------------------------
 
-inline void to_value(Value& out, const Value& in) { out = in; }
-inline void from_value(const Value& in, Value& out) { out = in; }
-inline void to_value(Value& out, std::nullptr_t) { out = Value(); }
-inline void to_value(Value& out, std::monostate) { out = Value(); }
+inline void to_value(Value& out, const Value& in) {
+  out = in;
+}
+inline void from_value(const Value& in, Value& out) {
+  out = in;
+}
+inline void to_value(Value& out, std::nullptr_t) {
+  out = Value();
+}
+inline void to_value(Value& out, std::monostate) {
+  out = Value();
+}
 inline void from_value(const Value& in, std::monostate&) {
   if (!in.is_none()) detail::throw_type_error("NoneType", in);
 }
-inline void to_value(Value& out, bool in) { out = Value(in); }
+template <std::same_as<bool> B>
+void to_value(Value& out, B in) {
+  out = Value(in);
+}
 inline void from_value(const Value& in, bool& out) {
   if (!in.is_bool()) detail::throw_type_error("bool", in);
   out = in.as_bool();
@@ -158,10 +171,10 @@ inline void from_value(const Value& in, bool& out) {
 // ---- integers ---------------------------------------------------------------------------------
 
 template <class T>
-concept PlainInteger = std::is_integral_v<T> && !std::is_same_v<T, bool> &&
-                       !std::is_same_v<T, char> && !std::is_same_v<T, char8_t> &&
-                       !std::is_same_v<T, char16_t> && !std::is_same_v<T, char32_t> &&
-                       !std::is_same_v<T, wchar_t>;
+concept PlainInteger =
+    std::is_integral_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char> &&
+    !std::is_same_v<T, char8_t> && !std::is_same_v<T, char16_t> && !std::is_same_v<T, char32_t> &&
+    !std::is_same_v<T, wchar_t>;
 
 template <PlainInteger T>
 void to_value(Value& out, T in) {
@@ -188,10 +201,11 @@ void from_value(const Value& in, T& out) {
   }
   // A big int (outside int64) fits only an unsigned 64-bit target, and only below 2**64.
   if constexpr (std::is_unsigned_v<T> && sizeof(T) == 8) {
-    const auto bytes = in.int_bytes();  // little endian two's complement, minimal length
+    const auto bytes = in.int_bytes();         // little endian two's complement, minimal length
     if (bytes.size() == 9 && bytes[8] == 0) {  // 2**63 <= v < 2**64
       std::uint64_t v = 0;
-      for (std::size_t i = 0; i < 8; ++i) v |= std::uint64_t{bytes[i]} << (8 * i);
+      for (std::size_t i = 0; i < 8; ++i)
+        v |= std::uint64_t{bytes[i]} << (8 * i);
       out = static_cast<T>(v);
       return;
     }
@@ -202,12 +216,12 @@ void from_value(const Value& in, T& out) {
 // ---- floating point, complex ------------------------------------------------------------------
 
 template <class T>
-  requires std::is_floating_point_v<T>
+requires std::is_floating_point_v<T>
 void to_value(Value& out, T in) {
   out = Value(static_cast<double>(in));
 }
 template <class T>
-  requires std::is_floating_point_v<T>
+requires std::is_floating_point_v<T>
 void from_value(const Value& in, T& out) {
   if (!in.is_float() && !in.is_int() && !in.is_bool()) detail::throw_type_error("float", in);
   out = static_cast<T>(in.as_float());
@@ -225,16 +239,26 @@ void from_value(const Value& in, std::complex<T>& out) {
 
 // ---- text and bytes ---------------------------------------------------------------------------
 
-inline void to_value(Value& out, std::string_view in) { out = Value(in); }
-inline void to_value(Value& out, const std::string& in) { out = Value(in); }
-inline void to_value(Value& out, const char* in) { out = Value(in); }
+inline void to_value(Value& out, std::string_view in) {
+  out = Value(in);
+}
+inline void to_value(Value& out, const std::string& in) {
+  out = Value(in);
+}
+inline void to_value(Value& out, const char* in) {
+  out = Value(in);
+}
 inline void from_value(const Value& in, std::string& out) {
   if (!in.is_str()) detail::throw_type_error("str", in);
   out.assign(in.as_str());
 }
 
-inline void to_value(Value& out, const std::vector<std::byte>& in) { out = Value::bytes(in); }
-inline void from_value(const Value& in, std::vector<std::byte>& out) { out = detail::bytes_of(in); }
+inline void to_value(Value& out, const std::vector<std::byte>& in) {
+  out = Value::bytes(in);
+}
+inline void from_value(const Value& in, std::vector<std::byte>& out) {
+  out = detail::bytes_of(in);
+}
 template <std::size_t N>
 void to_value(Value& out, const std::array<std::byte, N>& in) {
   out = Value::bytes(std::span<const std::byte>(in));
@@ -251,27 +275,33 @@ void from_value(const Value& in, std::array<std::byte, N>& out) {
 
 // ---- DateTime, Date, chrono -------------------------------------------------------------------
 
-inline void to_value(Value& out, DateTime in) { out = Value(in); }
+inline void to_value(Value& out, DateTime in) {
+  out = Value(in);
+}
 void from_value(const Value& in, DateTime& out);  // DateTime or ISO str
-inline void to_value(Value& out, Date in) { out = Value(in); }
+inline void to_value(Value& out, Date in) {
+  out = Value(in);
+}
 void from_value(const Value& in, Date& out);  // Date or ISO str
 
 // A time point travels as a naive UTC datetime (Python's datetime.utcfromtimestamp()).
 template <class Duration>
 void to_value(Value& out, const std::chrono::time_point<std::chrono::system_clock, Duration>& in) {
-  out = Value(DateTime{
-      std::chrono::floor<std::chrono::microseconds>(in.time_since_epoch()).count()});
+  out =
+      Value(DateTime{std::chrono::floor<std::chrono::microseconds>(in.time_since_epoch()).count()});
 }
 // Accepts a naive datetime (taken as UTC), an ISO string (a "+hh:mm" offset is applied), or a
 // number of seconds since the epoch.
 template <class Duration>
-void from_value(const Value& in, std::chrono::time_point<std::chrono::system_clock, Duration>& out) {
+void from_value(const Value& in,
+                std::chrono::time_point<std::chrono::system_clock, Duration>& out) {
   using namespace std::chrono;
   out = time_point<system_clock, Duration>(
       duration_cast<Duration>(microseconds(detail::time_point_micros(in))));
 }
 inline void to_value(Value& out, const std::chrono::year_month_day& in) {
-  out = Value(Date{static_cast<std::int32_t>(std::chrono::sys_days(in).time_since_epoch().count())});
+  out =
+      Value(Date{static_cast<std::int32_t>(std::chrono::sys_days(in).time_since_epoch().count())});
 }
 inline void from_value(const Value& in, std::chrono::year_month_day& out) {
   Date d;
@@ -313,8 +343,8 @@ void from_value(const Value& in, std::optional<T>& out) {
 
 template <class... Ts>
 void to_value(Value& out, const std::variant<Ts...>& in) {
-  std::visit([&out](const auto& alt) { Converter<std::decay_t<decltype(alt)>>::to_value(out, alt); },
-             in);
+  std::visit(
+      [&out](const auto& alt) { Converter<std::decay_t<decltype(alt)>>::to_value(out, alt); }, in);
 }
 namespace detail {
 [[noreturn]] void throw_no_variant_alternative(const Value& in, std::string_view errors);
@@ -339,15 +369,15 @@ void from_value(const Value& in, std::variant<Ts...>& out) {
   std::string errors;
   const bool ok = [&]<std::size_t... I>(std::index_sequence<I...>) {
     return (detail::try_variant_alternative<std::variant<Ts...>, I>(in, out, errors) || ...);
-  }(std::index_sequence_for<Ts...>{});
+  }
+  (std::index_sequence_for<Ts...>{});
   if (!ok) detail::throw_no_variant_alternative(in, errors);
 }
 
 // ---- sequences (list), fixed arrays and tuples (tuple) ----------------------------------------
 
 template <class T, class A>
-  requires(!std::is_same_v<T, std::byte>)
-void to_value(Value& out, const std::vector<T, A>& in) {
+requires(!std::is_same_v<T, std::byte>) void to_value(Value& out, const std::vector<T, A>& in) {
   std::vector<Value> items;
   items.reserve(in.size());
   for (const auto& item : in) {
@@ -358,8 +388,7 @@ void to_value(Value& out, const std::vector<T, A>& in) {
   out = Value::list(std::move(items));
 }
 template <class T, class A>
-  requires(!std::is_same_v<T, std::byte>)
-void from_value(const Value& in, std::vector<T, A>& out) {
+requires(!std::is_same_v<T, std::byte>) void from_value(const Value& in, std::vector<T, A>& out) {
   const auto items = detail::sequence_items(in, "list", true);
   out.clear();
   out.reserve(items.size());
@@ -371,8 +400,7 @@ void from_value(const Value& in, std::vector<T, A>& out) {
 }
 
 template <class T, std::size_t N>
-  requires(!std::is_same_v<T, std::byte>)
-void to_value(Value& out, const std::array<T, N>& in) {
+requires(!std::is_same_v<T, std::byte>) void to_value(Value& out, const std::array<T, N>& in) {
   std::vector<Value> items;
   items.reserve(N);
   for (const auto& item : in) {
@@ -383,11 +411,11 @@ void to_value(Value& out, const std::array<T, N>& in) {
   out = Value::tuple(std::move(items));
 }
 template <class T, std::size_t N>
-  requires(!std::is_same_v<T, std::byte>)
-void from_value(const Value& in, std::array<T, N>& out) {
+requires(!std::is_same_v<T, std::byte>) void from_value(const Value& in, std::array<T, N>& out) {
   const auto items = detail::sequence_items(in, "tuple", false);
   detail::check_arity(items, N, "std::array");
-  for (std::size_t i = 0; i < N; ++i) Converter<T>::from_value(items[i], out[i]);
+  for (std::size_t i = 0; i < N; ++i)
+    Converter<T>::from_value(items[i], out[i]);
 }
 
 template <class... Ts>
@@ -413,7 +441,8 @@ void from_value(const Value& in, std::tuple<Ts...>& out) {
   detail::check_arity(items, sizeof...(Ts), "std::tuple");
   [&]<std::size_t... I>(std::index_sequence<I...>) {
     (Converter<Ts>::from_value(items[I], std::get<I>(out)), ...);
-  }(std::index_sequence_for<Ts...>{});
+  }
+  (std::index_sequence_for<Ts...>{});
 }
 template <class A, class B>
 void to_value(Value& out, const std::pair<A, B>& in) {
@@ -520,12 +549,16 @@ void from_value(const Value& in, std::unordered_map<K, V, H, E, A>& out) {
   detail::map_from_value<std::unordered_map<K, V, H, E, A>, K, V>(in, out);
 }
 
-inline void to_value(Value& out, const Dict& in) { out = Value(in); }
+inline void to_value(Value& out, const Dict& in) {
+  out = Value(in);
+}
 inline void from_value(const Value& in, Dict& out) {
   if (!in.is_dict()) detail::throw_type_error("dict", in);
   out = in.as_dict();
 }
-inline void to_value(Value& out, const Set& in) { out = Value(in); }
+inline void to_value(Value& out, const Set& in) {
+  out = Value(in);
+}
 inline void from_value(const Value& in, Set& out) {
   if (!in.is_any_set()) detail::throw_type_error("set", in);
   out = in.as_set();
@@ -599,14 +632,14 @@ void get_field(const Value& in, std::string_view type, std::string_view name, T&
 #define PYRO_DETAIL_FE_22(m, x, ...) m(x) PYRO_DETAIL_EXPAND(PYRO_DETAIL_FE_21(m, __VA_ARGS__))
 #define PYRO_DETAIL_FE_23(m, x, ...) m(x) PYRO_DETAIL_EXPAND(PYRO_DETAIL_FE_22(m, __VA_ARGS__))
 #define PYRO_DETAIL_FE_24(m, x, ...) m(x) PYRO_DETAIL_EXPAND(PYRO_DETAIL_FE_23(m, __VA_ARGS__))
-#define PYRO_DETAIL_FE_PICK(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, \
-                            _16, _17, _18, _19, _20, _21, _22, _23, _24, name, ...)           \
+#define PYRO_DETAIL_FE_PICK(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, \
+                            _17, _18, _19, _20, _21, _22, _23, _24, name, ...)                     \
   name
-#define PYRO_DETAIL_FOR_EACH(m, ...)                                                          \
-  PYRO_DETAIL_EXPAND(PYRO_DETAIL_FE_PICK(                                                     \
-      __VA_ARGS__, PYRO_DETAIL_FE_24, PYRO_DETAIL_FE_23, PYRO_DETAIL_FE_22, PYRO_DETAIL_FE_21, \
-      PYRO_DETAIL_FE_20, PYRO_DETAIL_FE_19, PYRO_DETAIL_FE_18, PYRO_DETAIL_FE_17,             \
-      PYRO_DETAIL_FE_16, PYRO_DETAIL_FE_15, PYRO_DETAIL_FE_14, PYRO_DETAIL_FE_13,             \
-      PYRO_DETAIL_FE_12, PYRO_DETAIL_FE_11, PYRO_DETAIL_FE_10, PYRO_DETAIL_FE_9,              \
-      PYRO_DETAIL_FE_8, PYRO_DETAIL_FE_7, PYRO_DETAIL_FE_6, PYRO_DETAIL_FE_5,                 \
-      PYRO_DETAIL_FE_4, PYRO_DETAIL_FE_3, PYRO_DETAIL_FE_2, PYRO_DETAIL_FE_1)(m, __VA_ARGS__))
+#define PYRO_DETAIL_FOR_EACH(m, ...)                                                               \
+  PYRO_DETAIL_EXPAND(PYRO_DETAIL_FE_PICK(                                                          \
+      __VA_ARGS__, PYRO_DETAIL_FE_24, PYRO_DETAIL_FE_23, PYRO_DETAIL_FE_22, PYRO_DETAIL_FE_21,     \
+      PYRO_DETAIL_FE_20, PYRO_DETAIL_FE_19, PYRO_DETAIL_FE_18, PYRO_DETAIL_FE_17,                  \
+      PYRO_DETAIL_FE_16, PYRO_DETAIL_FE_15, PYRO_DETAIL_FE_14, PYRO_DETAIL_FE_13,                  \
+      PYRO_DETAIL_FE_12, PYRO_DETAIL_FE_11, PYRO_DETAIL_FE_10, PYRO_DETAIL_FE_9, PYRO_DETAIL_FE_8, \
+      PYRO_DETAIL_FE_7, PYRO_DETAIL_FE_6, PYRO_DETAIL_FE_5, PYRO_DETAIL_FE_4, PYRO_DETAIL_FE_3,    \
+      PYRO_DETAIL_FE_2, PYRO_DETAIL_FE_1)(m, __VA_ARGS__))

@@ -16,7 +16,9 @@ class PyroError : public std::runtime_error {
   explicit PyroError(const std::string& message) : std::runtime_error(message) {}
 
   const std::vector<std::string>& remote_traceback() const noexcept { return remote_traceback_; }
-  void set_remote_traceback(std::vector<std::string> lines) { remote_traceback_ = std::move(lines); }
+  void set_remote_traceback(std::vector<std::string> lines) {
+    remote_traceback_ = std::move(lines);
+  }
 
   // Python's class name of this error as Pyro puts it on the wire, without module prefix.
   virtual const char* python_name() const noexcept { return "PyroError"; }
@@ -25,11 +27,11 @@ class PyroError : public std::runtime_error {
   std::vector<std::string> remote_traceback_;
 };
 
-#define PYRO_DECLARE_ERROR(Name, Base)                                               \
-  class Name : public Base {                                                         \
-   public:                                                                           \
-    using Base::Base;                                                                \
-    const char* python_name() const noexcept override { return #Name; }              \
+#define PYRO_DECLARE_ERROR(Name, Base)                                  \
+  class Name : public Base {                                            \
+   public:                                                              \
+    using Base::Base;                                                   \
+    const char* python_name() const noexcept override { return #Name; } \
   }
 
 PYRO_DECLARE_ERROR(CommunicationError, PyroError);

@@ -91,13 +91,14 @@ class Serializer {
   }
   Value decode(std::string_view data) const { return decode(data, DecodeOptions{}); }
 
- protected:
+  // --- helpers for codec implementations ---
   // Builds the envelope from a decoded (object, method, args, kwargs) 4-sequence.
   static CallEnvelope call_from_sequence(Value decoded, std::string_view serializer);
   // The dict an object value is written as (registry first, then Object::to_dict).
   static Value object_dict(const Value& object, const EncodeOptions& options);
   // SerializeError "don't know how to serialize class <class 'X'> using serializer Y. ...".
-  [[noreturn]] static void cannot_serialize(std::string_view python_type, std::string_view serializer);
+  [[noreturn]] static void cannot_serialize(std::string_view python_type,
+                                            std::string_view serializer);
 };
 
 const Serializer& serpent_serializer();
@@ -197,13 +198,15 @@ class ExceptionWrapperObject final : public Object {
 template <class T>
 class ObjectOf final : public Object {
  public:
-  ObjectOf(T value, std::string class_name) : value_(std::move(value)), class_name_(std::move(class_name)) {}
+  ObjectOf(T value, std::string class_name)
+      : value_(std::move(value)), class_name_(std::move(class_name)) {}
   const T& value() const noexcept { return value_; }
   std::string class_name(Dialect) const override { return class_name_; }
   Value to_dict(Dialect) const override {
     if constexpr (ValueConvertible<T>) {
       Value v = pyro::to_value(value_);
-      if (v.is_dict() && !v.as_dict().contains("__class__")) v.as_dict().set("__class__", class_name_);
+      if (v.is_dict() && !v.as_dict().contains("__class__"))
+        v.as_dict().set("__class__", class_name_);
       return v;
     } else {
       throw SerializeError("don't know how to serialize class <class '" + class_name_ +
@@ -232,9 +235,10 @@ class ClassRegistry {
   // Objects holding a T (ObjectOf<T>) are written as converter(value).
   template <class T>
   void register_class_to_dict(std::function<Value(const T&)> converter) {
-    register_class_to_dict(typeid(ObjectOf<T>), [converter = std::move(converter)](const Object& o) {
-      return converter(static_cast<const ObjectOf<T>&>(o).value());
-    });
+    register_class_to_dict(typeid(ObjectOf<T>),
+                           [converter = std::move(converter)](const Object& o) {
+                             return converter(static_cast<const ObjectOf<T>&>(o).value());
+                           });
   }
   template <class T>
   void unregister_class_to_dict() {
@@ -247,14 +251,20 @@ class ClassRegistry {
   // Class dicts with this exact "__class__" become converter(class_name, dict). Takes precedence
   // over every built-in rule, including the refusal of names with "__".
   void register_dict_to_class(std::string class_name, DictToClass converter);
+  // Accepts the class dicts of a PYRO_FIELDS type as they are (from_value<T> reads them).
+  template <class T>
+  void register_dict_to_class() {
+    register_dict_to_class(std::string(pyro_class_name(static_cast<const T*>(nullptr))), keep_as_dict_converter());
+  }
   void unregister_dict_to_class(std::string_view class_name);
 
   std::optional<Value> class_to_dict(const Object& object) const;
   std::optional<Value> dict_to_class(std::string_view class_name, const Value& dict) const;
 
  private:
+  static DictToClass keep_as_dict_converter();
   mutable std::shared_mutex mutex_;
-  std::map<std::type_index, ClassToDict> class_to_dict_;       // guarded by mutex_
+  std::map<std::type_index, ClassToDict> class_to_dict_;           // guarded by mutex_
   std::map<std::string, DictToClass, std::less<>> dict_to_class_;  // guarded by mutex_
 };
 

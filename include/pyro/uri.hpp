@@ -31,8 +31,9 @@ class Uri {
   // PYRO:<object>@./u:<socket>
   static Uri for_unix(std::string object, std::string socket_name);
   // Built from the five fields of Pyro's URI state, validated like a parsed URI.
-  static Uri from_state(std::string protocol, std::string object, std::optional<std::string> sockname,
-                        std::optional<std::string> host, std::optional<std::int64_t> port);
+  static Uri from_state(std::string protocol, std::string object,
+                        std::optional<std::string> sockname, std::optional<std::string> host,
+                        std::optional<std::int64_t> port);
 
   // "PYRO", "PYRONAME" or "PYROMETA".
   const std::string& protocol() const noexcept { return protocol_; }

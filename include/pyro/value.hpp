@@ -6,6 +6,7 @@
 #pragma once
 
 #include <complex>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -63,8 +64,8 @@ struct DateTime {
 struct Date {
   std::int32_t days = 0;
   friend bool operator==(const Date&, const Date&) = default;
-  std::string iso() const;                          // "2024-05-17"
-  static Date parse_iso(std::string_view text);     // throws ValueError
+  std::string iso() const;                                       // "2024-05-17"
+  static Date parse_iso(std::string_view text);                  // throws ValueError
   static Date from_ymd(int year, unsigned month, unsigned day);  // throws ValueError
 };
 
@@ -89,12 +90,16 @@ class Value {
   // --- construction ---------------------------------------------------------------------------
   Value() noexcept { rep_.tag = Tag::none; }
   Value(std::nullptr_t) noexcept : Value() {}
-  Value(bool b) noexcept { rep_.tag = b ? Tag::true_ : Tag::false_; }
+  // Only a real bool: a pointer must not silently become True.
+  template <std::same_as<bool> B>
+  Value(B b) noexcept {
+    rep_.tag = b ? Tag::true_ : Tag::false_;
+  }
   template <class T>
-    requires(std::is_integral_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char> &&
-             !std::is_same_v<T, char8_t> && !std::is_same_v<T, char16_t> &&
-             !std::is_same_v<T, char32_t> && !std::is_same_v<T, wchar_t>)
-  Value(T i) noexcept(std::is_signed_v<T> || sizeof(T) < sizeof(std::int64_t)) {
+  requires(std::is_integral_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char> &&
+           !std::is_same_v<T, char8_t> && !std::is_same_v<T, char16_t> &&
+           !std::is_same_v<T, char32_t> && !std::is_same_v<T, wchar_t>) Value(T i)
+  noexcept(std::is_signed_v<T> || sizeof(T) < sizeof(std::int64_t)) {
     if constexpr (std::is_signed_v<T> || sizeof(T) < sizeof(std::int64_t)) {
       set_small_int(static_cast<std::int64_t>(i));
     } else {
@@ -268,7 +273,7 @@ class Value {
   // 16 bytes: a tag, then either an inline short string (size + 14 chars) or an 8-byte payload
   // at offset 8 (int64, double, or a pointer to the heap representation).
   struct Rep {
-    Tag tag;
+    Tag tag = Tag::none;
     std::uint8_t short_size;
     char chars[short_capacity];
   };
@@ -291,7 +296,13 @@ class Value {
     set_payload(i);
   }
   void set_unsigned(std::uint64_t u);
-  static Kind kind_of(Tag tag) noexcept;
+  static constexpr Kind kind_of(Tag tag) noexcept {
+    constexpr Kind kinds[] = {
+        Kind::none,  Kind::bool_, Kind::bool_, Kind::int_,  Kind::float_,    Kind::datetime,
+        Kind::date,  Kind::str,   Kind::str,   Kind::bytes, Kind::int_,      Kind::complex,
+        Kind::tuple, Kind::list,  Kind::dict,  Kind::set,   Kind::frozenset, Kind::object};
+    return kinds[static_cast<std::uint8_t>(tag)];
+  }
   void release() noexcept;
   void copy_from(const Value& other);
   [[noreturn]] void type_mismatch(std::string_view expected) const;

@@ -119,7 +119,8 @@ std::size_t find_invalid_utf8(std::string_view text, bool allow_surrogates) noex
 
 std::size_t count_code_points(std::string_view utf8) noexcept {
   std::size_t count = 0;
-  for (char c : utf8) count += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  for (char c : utf8)
+    count += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
   return count;
 }
 
@@ -182,7 +183,8 @@ constexpr char hex_digits[] = "0123456789abcdef";
 void append_hex_escape(std::string& out, char kind, char32_t cp, int width) {
   out.push_back('\\');
   out.push_back(kind);
-  for (int shift = (width - 1) * 4; shift >= 0; shift -= 4) out.push_back(hex_digits[(cp >> shift) & 0xF]);
+  for (int shift = (width - 1) * 4; shift >= 0; shift -= 4)
+    out.push_back(hex_digits[(cp >> shift) & 0xF]);
 }
 
 char choose_quote(std::string_view text) {
@@ -203,7 +205,24 @@ bool is_printable(char32_t cp) noexcept {
 }
 
 void append_str_repr(std::string& out, std::string_view utf8) {
-  const char quote = choose_quote(utf8);
+  // Fast path: printable ASCII without backslashes and without both kinds of quote is written
+  // as it is between quotes.
+  bool has_single = false, has_double = false, plain = true;
+  for (char ch : utf8) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    has_single |= c == '\'';
+    has_double |= c == '"';
+    plain &= c >= 0x20 && c < 0x7F && c != '\\';
+  }
+  if (plain && !(has_single && has_double)) {
+    const char q = has_single ? '"' : '\'';
+    out.reserve(out.size() + utf8.size() + 2);
+    out.push_back(q);
+    out.append(utf8);
+    out.push_back(q);
+    return;
+  }
+  const char quote = has_single && !has_double ? '"' : '\'';
   out.push_back(quote);
   std::size_t pos = 0;
   while (pos < utf8.size()) {
@@ -220,11 +239,20 @@ void append_str_repr(std::string& out, std::string_view utf8) {
     const std::size_t start = pos;
     const char32_t cp = next_code_point(utf8, pos);
     switch (cp) {
-      case '\\': out.append("\\\\"); continue;
-      case '\t': out.append("\\t"); continue;
-      case '\n': out.append("\\n"); continue;
-      case '\r': out.append("\\r"); continue;
-      default: break;
+      case '\\':
+        out.append("\\\\");
+        continue;
+      case '\t':
+        out.append("\\t");
+        continue;
+      case '\n':
+        out.append("\\n");
+        continue;
+      case '\r':
+        out.append("\\r");
+        continue;
+      default:
+        break;
     }
     if (cp == static_cast<char32_t>(quote)) {
       out.push_back('\\');
@@ -279,11 +307,24 @@ constexpr char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu
 
 constexpr std::array<std::int8_t, 256> make_b64_table() {
   std::array<std::int8_t, 256> t{};
-  for (auto& v : t) v = -1;
-  for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(b64_alphabet[i])] = static_cast<std::int8_t>(i);
+  for (auto& v : t)
+    v = -1;
+  for (int i = 0; i < 64; ++i)
+    t[static_cast<unsigned char>(b64_alphabet[i])] = static_cast<std::int8_t>(i);
   return t;
 }
 constexpr auto b64_table = make_b64_table();
+
+// Two base64 characters per 12 input bits.
+constexpr std::array<std::array<char, 2>, 4096> make_b64_pairs() {
+  std::array<std::array<char, 2>, 4096> t{};
+  for (int i = 0; i < 4096; ++i) {
+    t[i][0] = b64_alphabet[i >> 6];
+    t[i][1] = b64_alphabet[i & 63];
+  }
+  return t;
+}
+constexpr auto b64_pairs = make_b64_pairs();
 }  // namespace
 
 void append_base64(std::string& out, std::string_view data) {
@@ -295,10 +336,9 @@ void append_base64(std::string& out, std::string_view data) {
   std::size_t i = 0;
   for (; i + 3 <= n; i += 3) {
     const std::uint32_t v = std::uint32_t{s[i]} << 16 | std::uint32_t{s[i + 1]} << 8 | s[i + 2];
-    *o++ = b64_alphabet[v >> 18];
-    *o++ = b64_alphabet[(v >> 12) & 63];
-    *o++ = b64_alphabet[(v >> 6) & 63];
-    *o++ = b64_alphabet[v & 63];
+    std::memcpy(o, b64_pairs[v >> 12].data(), 2);
+    std::memcpy(o + 2, b64_pairs[v & 0xFFF].data(), 2);
+    o += 4;
   }
   if (i < n) {
     std::uint32_t v = std::uint32_t{s[i]} << 16;
@@ -311,7 +351,8 @@ void append_base64(std::string& out, std::string_view data) {
 }
 
 std::optional<std::string> decode_base64(std::string_view text) {
-  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+  while (!text.empty() && text.back() == '=')
+    text.remove_suffix(1);
   if (text.size() % 4 == 1) return std::nullopt;
   std::string out;
   out.reserve(text.size() / 4 * 3 + 3);

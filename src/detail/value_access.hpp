@@ -13,12 +13,14 @@
 namespace pyro::detail {
 
 struct ValueAccess {
-  // A str whose n bytes the caller writes through `data` (valid UTF-8, the caller's promise).
-  static Value str_uninitialized(std::size_t n, char*& data);
+  // Makes out a str of n bytes and returns where the caller writes them (valid UTF-8, the
+  // caller's promise). Short strings live inside `out` itself: the pointer is valid only while
+  // `out` stays where it is, so write the bytes before moving it.
+  static char* str_uninitialized(Value& out, std::size_t n);
   // A str from text the caller has already validated as UTF-8.
   static Value str_trusted(std::string_view utf8);
-  // A bytes value whose n bytes the caller writes through `data`.
-  static Value bytes_uninitialized(std::size_t n, char*& data);
+  // Makes out a bytes value of n bytes and returns where the caller writes them.
+  static char* bytes_uninitialized(Value& out, std::size_t n);
   // The magnitude of an int as little-endian bytes (no sign byte), and its sign.
   static std::vector<std::uint8_t> int_magnitude(const Value& v, bool& negative);
   static Value int_from_magnitude(const std::uint8_t* little_endian, std::size_t n, bool negative);
