@@ -356,11 +356,6 @@ struct Input {
   const char* end;
 };
 
-struct Frame {
-  std::size_t first;  // index of the container's first item (or key) in values
-  bool object;
-};
-
 class Handler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Handler> {
  public:
   Handler(const Input& input, std::size_t max_depth, const std::vector<std::size_t>* quoted_ends)
@@ -368,6 +363,17 @@ class Handler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Handler> 
 
   bool Null() { return push(Value()); }
   bool Bool(bool b) { return push(Value(b)); }
+  bool Int(int i) { return push(Value(i)); }
+  bool Uint(unsigned u) { return push(Value(u)); }
+  bool Int64(std::int64_t i) { return push(Value(i)); }
+  bool Uint64(std::uint64_t u) { return push(Value(u)); }  // a big int above 2**63 - 1
+  // RapidJSON's own decimal conversion is not always correctly rounded (and some tiny values
+  // come out absurd), and it gives ints beyond 64 bits as doubles: the token's text is read
+  // instead, as Python's float() and int() would.
+  bool Double(double) {
+    const std::string_view t = token_before(input_.Tell());
+    return RawNumber(t.data(), static_cast<rapidjson::SizeType>(t.size()), true);
+  }
   bool RawNumber(const char* text, rapidjson::SizeType n, bool) {
     Value v;
     // errors point at the token's start; a quoted long number also has its closing quote behind
@@ -388,46 +394,53 @@ class Handler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Handler> 
     return push(ValueAccess::str_trusted(std::string_view(text, n)));
   }
   bool Key(const char* text, rapidjson::SizeType n, bool) {
-    return push(ValueAccess::str_trusted(std::string_view(text, n)));
+    frames_.back().key = ValueAccess::str_trusted(std::string_view(text, n));
+    return true;
   }
   bool StartObject() { return open(true); }
   bool StartArray() { return open(false); }
   bool EndObject(rapidjson::SizeType) {
-    const Frame frame = frames_.back();
+    Value done(std::move(frames_.back().dict));
     frames_.pop_back();
-    Dict dict;
-    dict.reserve((values_.size() - frame.first) / 2);
-    for (std::size_t i = frame.first; i + 1 < values_.size(); i += 2) {
-      dict.set(std::move(values_[i]), std::move(values_[i + 1]));  // a repeated key: last wins
-    }
-    values_.resize(frame.first);
-    return push(Value(std::move(dict)));
+    return push(std::move(done));
   }
-  bool EndArray(rapidjson::SizeType count) {
-    const Frame frame = frames_.back();
+  bool EndArray(rapidjson::SizeType) {
+    Value done = Value::list(std::move(frames_.back().items));
     frames_.pop_back();
-    std::vector<Value> items;
-    items.reserve(count);
-    for (std::size_t i = frame.first; i < values_.size(); ++i)
-      items.push_back(std::move(values_[i]));
-    values_.resize(frame.first);
-    return push(Value::list(std::move(items)));
+    return push(std::move(done));
   }
 
-  Value result() { return std::move(values_.back()); }
+  Value result() { return std::move(result_); }
   // Why the handler stopped the reader, with where; empty when it did not.
   const std::string& error() const { return error_; }
   std::size_t error_offset() const { return error_offset_; }
 
  private:
+  // The container being read: items go straight into their final storage.
+  struct Container {
+    bool object;
+    ValueVector items;  // an array's
+    Dict dict;          // an object's
+    Value key;          // the object's key waiting for its value
+  };
+
   bool push(Value v) {
-    values_.push_back(std::move(v));
+    if (frames_.empty()) {
+      result_ = std::move(v);
+    } else if (Container& top = frames_.back(); top.object) {
+      top.dict.set(std::move(top.key), std::move(v));  // a repeated key: last value wins
+    } else {
+      top.items.push_back(std::move(v));
+    }
     return true;
   }
   bool open(bool object) {
-    if (frames_.size() >= max_depth_)
-      return stop("nesting deeper than " + std::to_string(max_depth_) + " levels");
-    frames_.push_back({values_.size(), object});
+    if (frames_.size() >= max_depth_) {
+      stop("nesting deeper than " + std::to_string(max_depth_) + " levels");
+      error_offset_ -= 1;  // RapidJSON has consumed the bracket
+      return false;
+    }
+    frames_.emplace_back().object = object;
     return true;
   }
   bool stop(std::string why) {
@@ -454,7 +467,14 @@ class Handler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Handler> 
     }
     if (!t.empty() && !is_digit(t.back()))
       return stop_number("invalid number '" + std::string(t.substr(0, 32)) + "'");
-    if (t.find_first_of(".eE") == std::string_view::npos) {
+    bool integral = true;
+    for (const char c : t) {
+      if (c == '.' || c == 'e' || c == 'E') {
+        integral = false;
+        break;
+      }
+    }
+    if (integral) {
       const std::size_t digits = t.size() - (t[0] == '-');
       if (digits <= 18) {
         std::int64_t v = 0;
@@ -483,18 +503,32 @@ class Handler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Handler> 
     return true;
   }
 
+  // The number token that ends at end (RapidJSON has just consumed it).
+  std::string_view token_before(std::size_t end) const {
+    std::size_t start = end;
+    while (start > 0) {
+      const char c = input_.begin[start - 1];
+      if (!(is_digit(c) || c == '-' || c == '+' || c == '.' || (c >= 'A' && c <= 'Z') ||
+            (c >= 'a' && c <= 'z'))) {
+        break;
+      }
+      --start;
+    }
+    return std::string_view(input_.begin + start, end - start);
+  }
+
   const Input& input_;
   std::size_t max_depth_;
   const std::vector<std::size_t>* quoted_ends_;
-  std::vector<Frame> frames_;
-  std::vector<Value> values_;
+  std::vector<Container> frames_;
+  Value result_;
   std::string error_;
   std::size_t error_offset_ = 0;
 };
 
-constexpr unsigned parse_flags = rapidjson::kParseIterativeFlag |
-                                 rapidjson::kParseValidateEncodingFlag |
-                                 rapidjson::kParseNumbersAsStringsFlag |
+// Recursive descent (RapidJSON's faster mode): the handler refuses nesting beyond max_depth, so
+// the recursion stays bounded.
+constexpr unsigned parse_flags = rapidjson::kParseValidateEncodingFlag |
                                  rapidjson::kParseNanAndInfFlag | rapidjson::kParseStopWhenDoneFlag;
 
 [[noreturn]] void fail(std::string_view data, std::size_t offset, const std::string& what) {

@@ -545,8 +545,8 @@ double Decoder::read_float_repr() {
 
 Value Decoder::read_sequence(Kind kind, std::size_t n, bool flag, std::size_t at) {
   enter(at);
-  Value v = kind == Kind::tuple ? Value::tuple(std::vector<Value>()) : Value::list();
-  std::vector<Value>& items = v.items();
+  Value v = kind == Kind::tuple ? Value::tuple(ValueVector()) : Value::list();
+  ValueVector& items = v.items();
   items.reserve(n);
   // CPython reserves the slot of a container before reading its items.
   const std::size_t slot = flag ? reserve_slot(&items, kind) : 0;
@@ -651,9 +651,9 @@ Value Decoder::read_ref(std::size_t at) {
   nodes_ += s.weight - 1;
   switch (s.kind) {
     case Kind::tuple:
-      return Value::tuple(*static_cast<const std::vector<Value>*>(s.container));
+      return Value::tuple(*static_cast<const ValueVector*>(s.container));
     case Kind::list:
-      return Value::list(*static_cast<const std::vector<Value>*>(s.container));
+      return Value::list(*static_cast<const ValueVector*>(s.container));
     case Kind::dict:
       return Value(*static_cast<const Dict*>(s.container));
     case Kind::set:
@@ -697,6 +697,13 @@ class Encoder {
   }
   [[gnu::noinline]] void grow(std::size_t n) {
     out_.resize(std::max(2 * out_.size(), length_ + n + 256));
+  }
+  // Big payloads are appended, not copied into room claimed (and zero-filled) beforehand.
+  static constexpr std::size_t large_copy = 4096;
+  void append_large(std::string_view data) {
+    out_.resize(length_);
+    out_.append(data);
+    length_ = out_.size();
   }
   static void store_u32(char* p, std::uint32_t v) {
     p[0] = static_cast<char>(v);
@@ -764,12 +771,17 @@ void Encoder::write(const Value& v, std::size_t depth) {
       return;
     case Kind::bytes: {
       const std::string_view data = v.bytes_view();
+      if (data.size() > large_copy) {
+        write_sized(type_string, data.size());
+        append_large(data);
+        return;
+      }
       char* p = write_sized(type_string, data.size(), data.size());
       if (!data.empty()) std::memcpy(p, data.data(), data.size());
       return;
     }
     case Kind::tuple: {
-      const std::vector<Value>& items = ValueAccess::items_unchecked(v);
+      const ValueVector& items = ValueAccess::items_unchecked(v);
       write_tuple_header(items.size());
       for (const Value& item : items) {
         write(item, depth + 1);
@@ -777,7 +789,7 @@ void Encoder::write(const Value& v, std::size_t depth) {
       return;
     }
     case Kind::list: {
-      const std::vector<Value>& items = ValueAccess::items_unchecked(v);
+      const ValueVector& items = ValueAccess::items_unchecked(v);
       write_sized(type_list, items.size());
       for (const Value& item : items) {
         write(item, depth + 1);
@@ -823,12 +835,22 @@ void Encoder::write_str(std::string_view text) {
   const std::size_t n = text.size();
   char* p;
   if (!is_ascii(reinterpret_cast<const unsigned char*>(text.data()), n)) {
-    p = write_sized(type_unicode, n, n);  // UTF-8, lone surrogates as CPython's surrogatepass
+    // UTF-8, lone surrogates as CPython's surrogatepass
+    if (n > large_copy) {
+      write_sized(type_unicode, n);
+      append_large(text);
+      return;
+    }
+    p = write_sized(type_unicode, n, n);
   } else if (n < 256) {
     p = claim(2 + n);
     p[0] = static_cast<char>(type_short_ascii);
     p[1] = static_cast<char>(n);
     p += 2;
+  } else if (n > large_copy) {
+    write_sized(type_ascii, n);
+    append_large(text);
+    return;
   } else {
     p = write_sized(type_ascii, n, n);
   }

@@ -351,9 +351,9 @@ class Builder : public msgpack::null_visitor {
   struct Frame {
     explicit Frame(Value c) noexcept : container(std::move(c)) {}
     Value container;
-    std::vector<Value>* items = nullptr;  // set for an array
-    Dict* dict = nullptr;                 // set for a map
-    Value key;                            // a map's key waiting for its value, else None
+    ValueVector* items = nullptr;  // set for an array
+    Dict* dict = nullptr;          // set for a map
+    Value key;                     // a map's key waiting for its value, else None
     bool have_key = false;
   };
 
@@ -533,7 +533,7 @@ class MsgpackSerializer::Encoder {
       }
       case Kind::tuple:
       case Kind::list: {
-        const std::vector<Value>& items = ValueAccess::items_unchecked(v);
+        const ValueVector& items = ValueAccess::items_unchecked(v);
         check_length(items.size(), v.is_tuple() ? "tuple" : "list");
         packer_.pack_array(static_cast<std::uint32_t>(items.size()));
         for (const Value& item : items) {

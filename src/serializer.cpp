@@ -337,7 +337,9 @@ Value keep_as_dict(std::string_view, const Value& dict) {
   return dict;
 }
 
-ClassRegistry::DictToClass ClassRegistry::keep_as_dict_converter() { return keep_as_dict; }
+ClassRegistry::DictToClass ClassRegistry::keep_as_dict_converter() {
+  return keep_as_dict;
+}
 
 // ---------------------------------------------------------------------------------------------
 // reconstruct

@@ -24,10 +24,13 @@ constexpr int max_encode_level = 200;
 // Encoder
 // =============================================================================================
 
+// Writes into the output string through claimed room (the string grows geometrically and is
+// trimmed to what was written in finish()): one bounds check per token instead of per character.
 class Encoder {
  public:
   Encoder(std::string& out, const EncodeOptions& options)
       : out_(out),
+        length_(out.size()),
         options_(options),
         bytes_repr_(options.bytes_repr && options.dialect == Dialect::pyro5) {}
 
@@ -40,18 +43,18 @@ class Encoder {
     }
     switch (v.kind()) {
       case Kind::none:
-        out_.append("None");
+        put("None");
         return;
       case Kind::bool_:
-        out_.append(v.as_bool() ? "True" : "False");
+        put(v.as_bool() ? std::string_view("True") : std::string_view("False"));
         return;
       case Kind::int_:
         if (ValueAccess::is_small_int(v)) {
-          char buf[24];
-          auto r = std::to_chars(buf, buf + sizeof buf, ValueAccess::small_int(v));
-          out_.append(buf, r.ptr);
+          char* p = claim(24);
+          unclaim(24 - static_cast<std::size_t>(
+                           std::to_chars(p, p + 24, ValueAccess::small_int(v)).ptr - p));
         } else {
-          out_.append(v.int_text());
+          put(v.int_text());
         }
         return;
       case Kind::float_:
@@ -59,77 +62,77 @@ class Encoder {
         return;
       case Kind::complex: {
         const auto c = v.as_complex();
-        out_.push_back('(');
+        put('(');
         write_float(c.real());
-        if (c.imag() >= 0) out_.push_back('+');  // serpent's rule, hence its (1.0+-0.0j) quirk
+        if (c.imag() >= 0) put('+');  // serpent's rule, hence its (1.0+-0.0j) quirk
         write_float(c.imag());
-        out_.append("j)");
+        put("j)");
         return;
       }
       case Kind::str:
-        detail::append_str_repr(out_, ValueAccess::str_unchecked(v));
+        write_str(ValueAccess::str_unchecked(v));
         return;
       case Kind::bytes:
         write_bytes(v.bytes_view());
         return;
       case Kind::tuple: {
         const auto& items = ValueAccess::items_unchecked(v);
-        out_.push_back('(');
+        put('(');
         for (std::size_t i = 0; i < items.size(); ++i) {
-          if (i) out_.push_back(',');
+          if (i) put(',');
           write(items[i], level + 1);
         }
-        if (items.size() == 1) out_.push_back(',');
-        out_.push_back(')');
+        if (items.size() == 1) put(',');
+        put(')');
         return;
       }
       case Kind::list: {
         const auto& items = ValueAccess::items_unchecked(v);
-        out_.push_back('[');
+        put('[');
         for (std::size_t i = 0; i < items.size(); ++i) {
-          if (i) out_.push_back(',');
+          if (i) put(',');
           write(items[i], level + 1);
         }
-        out_.push_back(']');
+        put(']');
         return;
       }
       case Kind::dict: {
-        out_.push_back('{');
+        put('{');
         bool first = true;
         for (const auto& [key, value] : v.as_dict()) {
-          if (!first) out_.push_back(',');
+          if (!first) put(',');
           first = false;
           check_key(key);
           write(key, level + 1);
-          out_.push_back(':');
+          put(':');
           write(value, level + 1);
         }
-        out_.push_back('}');
+        put('}');
         return;
       }
       case Kind::set:
       case Kind::frozenset: {
         const auto& set = v.as_set();
         if (set.empty()) {  // there is no empty set literal: serpent writes an empty tuple
-          out_.append("()");
+          put("()");
           return;
         }
-        out_.push_back('{');
+        put('{');
         bool first = true;
         for (const auto& item : set) {
-          if (!first) out_.push_back(',');
+          if (!first) put(',');
           first = false;
           check_key(item);
           write(item, level + 1);
         }
-        out_.push_back('}');
+        put('}');
         return;
       }
       case Kind::datetime:
-        detail::append_str_repr(out_, v.as_datetime().iso());
+        write_str(v.as_datetime().iso());
         return;
       case Kind::date:
-        detail::append_str_repr(out_, v.as_date().iso());
+        write_str(v.as_date().iso());
         return;
       case Kind::object:
         write(Serializer::object_dict(v, options_), level);
@@ -137,27 +140,56 @@ class Encoder {
     }
   }
 
+  void put(char c) { *claim(1) = c; }
+  void put(std::string_view text) {
+    if (!text.empty()) std::memcpy(claim(text.size()), text.data(), text.size());
+  }
+  void write_str(std::string_view text) {
+    const std::size_t bound = detail::str_repr_bound(text.size());
+    char* p = claim(bound);
+    unclaim(bound - static_cast<std::size_t>(detail::write_str_repr(p, text) - p));
+  }
+  // Trims the output to what was written; call once, at the end.
+  void finish() { out_.resize(length_); }
+
  private:
+  char* claim(std::size_t n) {
+    if (out_.size() - length_ < n) [[unlikely]] {
+      grow(n);
+    }
+    char* p = out_.data() + length_;
+    length_ += n;
+    return p;
+  }
+  void unclaim(std::size_t n) { length_ -= n; }
+  [[gnu::noinline]] void grow(std::size_t n) {
+    out_.resize(std::max(2 * out_.size(), length_ + n + 256));
+  }
+
   void write_float(double d) {
     if (std::isnan(d)) {
-      out_.append("{'__class__':'float','value':'nan'}");
+      put("{'__class__':'float','value':'nan'}");
     } else if (std::isinf(d)) {
-      out_.append(d > 0 ? "1e30000" : "-1e30000");
+      put(d > 0 ? std::string_view("1e30000") : std::string_view("-1e30000"));
     } else {
-      detail::append_float_repr(out_, d);
+      char* p = claim(detail::float_repr_max);
+      unclaim(detail::float_repr_max -
+              static_cast<std::size_t>(detail::write_float_repr(p, d) - p));
     }
   }
 
   void write_bytes(std::string_view data) {
+    out_.resize(length_);
     if (bytes_repr_) {
       detail::append_bytes_repr(out_, data);
-      return;
+    } else {
+      // repr() of {'data': <base64>, 'encoding': 'base64'}; base64 never needs escaping.
+      out_.reserve(out_.size() + data.size() / 3 * 4 + 48);
+      out_.append("{'data': '");
+      detail::append_base64(out_, data);
+      out_.append("', 'encoding': 'base64'}");
     }
-    // repr() of {'data': <base64>, 'encoding': 'base64'}; base64 never needs escaping.
-    out_.reserve(out_.size() + data.size() / 3 * 4 + 48);
-    out_.append("{'data': '");
-    detail::append_base64(out_, data);
-    out_.append("', 'encoding': 'base64'}");
+    length_ = out_.size();
   }
 
   // serpent's _check_hashable_type: bool, bytes, str, tuple and numbers only.
@@ -194,6 +226,7 @@ class Encoder {
   }
 
   std::string& out_;
+  std::size_t length_;
   const EncodeOptions& options_;
   bool bytes_repr_;
 };
@@ -420,7 +453,7 @@ class Parser {
       --depth_;
       return first;  // (1) is still the constant 1: -(1) is a literal, -(1,) is not
     }
-    std::vector<Value> items;
+    ValueVector items;
     items.push_back(std::move(first.value));
     while (true) {
       if (!at(',')) fail_expected("',' or ')'");
@@ -441,7 +474,7 @@ class Parser {
     enter();
     ++p_;
     ++brackets_;
-    std::vector<Value> items;
+    ValueVector items;
     skip();
     while (!at(']')) {
       items.push_back(expression().value);
@@ -906,8 +939,16 @@ class SerpentSerializer final : public Serializer {
   std::uint8_t id(Dialect) const noexcept override { return 1; }
 
   void encode(const Value& value, std::string& out, const EncodeOptions& options) const override {
-    out.append(header);
-    Encoder(out, options).write(value, 0);
+    const std::size_t start = out.size();
+    try {
+      Encoder encoder(out, options);
+      encoder.put(header);
+      encoder.write(value, 0);
+      encoder.finish();
+    } catch (...) {
+      out.resize(start);  // no half-written payload
+      throw;
+    }
   }
 
   Value decode(std::string_view data, const DecodeOptions& options) const override {
@@ -926,17 +967,24 @@ class SerpentSerializer final : public Serializer {
 
   void encode_call(const CallEnvelope& call, std::string& out,
                    const EncodeOptions& options) const override {
-    out.append(header);
-    Encoder encoder(out, options);
-    out.push_back('(');
-    detail::append_str_repr(out, call.object);
-    out.push_back(',');
-    detail::append_str_repr(out, call.method);
-    out.push_back(',');
-    encoder.write(call.args, 1);
-    out.push_back(',');
-    encoder.write(call.kwargs, 1);
-    out.push_back(')');
+    const std::size_t start = out.size();
+    try {
+      Encoder encoder(out, options);
+      encoder.put(header);
+      encoder.put('(');
+      encoder.write_str(call.object);
+      encoder.put(',');
+      encoder.write_str(call.method);
+      encoder.put(',');
+      encoder.write(call.args, 1);
+      encoder.put(',');
+      encoder.write(call.kwargs, 1);
+      encoder.put(')');
+      encoder.finish();
+    } catch (...) {
+      out.resize(start);
+      throw;
+    }
   }
 };
 

@@ -140,6 +140,8 @@ Uri::Uri(std::string_view text) {
   // Pyro matches "(?P<protocol>[Pp][Yy][Rr][Oo][a-zA-Z]*):(?P<object>\S+?)(@(?P<location>.+))?$";
   // Python's $ also matches before one trailing newline.
   if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  // A Python URI is a str: text that is not UTF-8 cannot be one.
+  if (detail::find_invalid_utf8(text, false) != detail::utf8_valid) invalid("invalid uri");
   std::size_t colon = 0;
   while (colon < text.size() && ((text[colon] | 0x20) >= 'a' && (text[colon] | 0x20) <= 'z')) {
     ++colon;

@@ -32,14 +32,15 @@ struct Blob {
   std::string_view view() noexcept { return {data(), size}; }
 
   static Blob* allocate(std::size_t n) {
-    void* mem = ::operator new(sizeof(Blob) + n);
+    void* mem = pool_allocate(sizeof(Blob) + n);
     return new (mem) Blob{{1}, n};
   }
   void retain() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
     if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      const std::size_t bytes = sizeof(Blob) + size;
       this->~Blob();
-      ::operator delete(this);
+      pool_deallocate(this, bytes);
     }
   }
 };
@@ -52,12 +53,32 @@ struct ObjectRep {
   std::shared_ptr<const Object> object;
 };
 
+// new / delete through the block cache.
+template <class T, class... Args>
+T* make(Args&&... args) {
+  void* mem = pool_allocate(sizeof(T));
+  try {
+    return new (mem) T(std::forward<Args>(args)...);
+  } catch (...) {
+    pool_deallocate(mem, sizeof(T));
+    throw;
+  }
+}
+template <class T>
+void destroy(T* p) noexcept {
+  if (p == nullptr) return;
+  p->~T();
+  pool_deallocate(p, sizeof(T));
+}
+
 }  // namespace detail
 
 namespace {
 
 using detail::BigRep;
 using detail::Blob;
+using detail::destroy;
+using detail::make;
 using detail::ObjectRep;
 
 constexpr std::int64_t hash_modulus = (std::int64_t{1} << 61) - 1;  // CPython's _PyHASH_MODULUS
@@ -206,13 +227,13 @@ void Value::set_unsigned(std::uint64_t u) {
     set_small_int(static_cast<std::int64_t>(u));
   } else {
     rep_.tag = Tag::big_int;
-    set_payload(new BigRep{BigInt(u)});
+    set_payload(make<BigRep>(BigRep{BigInt(u)}));
   }
 }
 
 Value::Value(std::complex<double> c) {
   rep_.tag = Tag::complex;
-  set_payload(new std::complex<double>(c));
+  set_payload(make<std::complex<double>>(c));
 }
 
 Value::Value(std::string_view text) {
@@ -229,12 +250,12 @@ Value::Value(std::string_view text) {
 
 Value::Value(Dict dict) {
   rep_.tag = Tag::dict;
-  set_payload(new Dict(std::move(dict)));
+  set_payload(make<Dict>(std::move(dict)));
 }
 
 Value::Value(Set set) {
   rep_.tag = Tag::set;
-  set_payload(new Set(std::move(set)));
+  set_payload(make<Set>(std::move(set)));
 }
 
 Value Value::bytes(std::span<const std::byte> data) {
@@ -248,26 +269,44 @@ Value Value::bytes(std::string_view raw) {
   return v;
 }
 
-Value Value::tuple(std::vector<Value> items) {
+Value Value::tuple(ValueVector items) {
   Value v;
   v.rep_.tag = Tag::tuple;
-  v.set_payload(new std::vector<Value>(std::move(items)));
+  v.set_payload(make<ValueVector>(std::move(items)));
   return v;
+}
+
+Value Value::tuple(const std::vector<Value>& items) {
+  return tuple(ValueVector(items.begin(), items.end()));
+}
+
+Value Value::tuple(std::vector<Value>&& items) {
+  return tuple(
+      ValueVector(std::make_move_iterator(items.begin()), std::make_move_iterator(items.end())));
 }
 
 Value Value::tuple(std::initializer_list<Value> items) {
-  return tuple(std::vector<Value>(items));
+  return tuple(ValueVector(items));
 }
 
-Value Value::list(std::vector<Value> items) {
+Value Value::list(ValueVector items) {
   Value v;
   v.rep_.tag = Tag::list;
-  v.set_payload(new std::vector<Value>(std::move(items)));
+  v.set_payload(make<ValueVector>(std::move(items)));
   return v;
 }
 
+Value Value::list(const std::vector<Value>& items) {
+  return list(ValueVector(items.begin(), items.end()));
+}
+
+Value Value::list(std::vector<Value>&& items) {
+  return list(
+      ValueVector(std::make_move_iterator(items.begin()), std::make_move_iterator(items.end())));
+}
+
 Value Value::list(std::initializer_list<Value> items) {
-  return list(std::vector<Value>(items));
+  return list(ValueVector(items));
 }
 
 Value Value::dict() {
@@ -293,7 +332,7 @@ Value Value::frozenset(std::initializer_list<Value> items) {
 Value Value::frozenset(Set set) {
   Value v;
   v.rep_.tag = Tag::frozenset;
-  v.set_payload(new Set(std::move(set)));
+  v.set_payload(make<Set>(std::move(set)));
   return v;
 }
 
@@ -301,7 +340,7 @@ Value Value::object(std::shared_ptr<const Object> object) {
   if (!object) return Value();
   Value v;
   v.rep_.tag = Tag::object;
-  v.set_payload(new ObjectRep{std::move(object)});
+  v.set_payload(make<ObjectRep>(ObjectRep{std::move(object)}));
   return v;
 }
 
@@ -391,7 +430,7 @@ Value Value::int_from_text(std::string_view text) {
     out.set_small_int(v.convert_to<std::int64_t>());
   } else {
     out.rep_.tag = Tag::big_int;
-    out.set_payload(new BigRep{std::move(v)});
+    out.set_payload(make<BigRep>(BigRep{std::move(v)}));
   }
   return out;
 }
@@ -438,15 +477,6 @@ Value& Value::operator=(const Value& other) {
   return *this;
 }
 
-Value& Value::operator=(Value&& other) noexcept {
-  if (this != &other) {
-    if (rep_.tag >= Tag::first_heap) release();
-    rep_ = other.rep_;
-    other.rep_.tag = Tag::none;
-  }
-  return *this;
-}
-
 void Value::copy_from(const Value& other) {
   // rep_ already holds other's bits; replace the heap pointer by an owned copy.
   switch (other.rep_.tag) {
@@ -455,24 +485,24 @@ void Value::copy_from(const Value& other) {
       other.payload<Blob*>()->retain();
       break;
     case Tag::big_int:
-      set_payload(new BigRep(*other.payload<BigRep*>()));
+      set_payload(make<BigRep>(*other.payload<BigRep*>()));
       break;
     case Tag::complex:
-      set_payload(new std::complex<double>(*other.payload<std::complex<double>*>()));
+      set_payload(make<std::complex<double>>(*other.payload<std::complex<double>*>()));
       break;
     case Tag::tuple:
     case Tag::list:
-      set_payload(new std::vector<Value>(*other.payload<std::vector<Value>*>()));
+      set_payload(make<ValueVector>(*other.payload<ValueVector*>()));
       break;
     case Tag::dict:
-      set_payload(new Dict(*other.payload<Dict*>()));
+      set_payload(make<Dict>(*other.payload<Dict*>()));
       break;
     case Tag::set:
     case Tag::frozenset:
-      set_payload(new Set(*other.payload<Set*>()));
+      set_payload(make<Set>(*other.payload<Set*>()));
       break;
     case Tag::object:
-      set_payload(new ObjectRep(*other.payload<ObjectRep*>()));
+      set_payload(make<ObjectRep>(*other.payload<ObjectRep*>()));
       break;
     default:
       break;
@@ -486,24 +516,24 @@ void Value::release() noexcept {
       payload<Blob*>()->release();
       break;
     case Tag::big_int:
-      delete payload<BigRep*>();
+      destroy(payload<BigRep*>());
       break;
     case Tag::complex:
-      delete payload<std::complex<double>*>();
+      destroy(payload<std::complex<double>*>());
       break;
     case Tag::tuple:
     case Tag::list:
-      delete payload<std::vector<Value>*>();
+      destroy(payload<ValueVector*>());
       break;
     case Tag::dict:
-      delete payload<Dict*>();
+      destroy(payload<Dict*>());
       break;
     case Tag::set:
     case Tag::frozenset:
-      delete payload<Set*>();
+      destroy(payload<Set*>());
       break;
     case Tag::object:
-      delete payload<ObjectRep*>();
+      destroy(payload<ObjectRep*>());
       break;
     default:
       break;
@@ -670,12 +700,12 @@ Date Value::as_date() const {
 
 std::span<const Value> Value::items() const {
   if (!is_sequence()) type_mismatch("tuple or list");
-  return *payload<std::vector<Value>*>();
+  return *payload<ValueVector*>();
 }
 
-std::vector<Value>& Value::items() {
+ValueVector& Value::items() {
   if (!is_sequence()) type_mismatch("tuple or list");
-  return *payload<std::vector<Value>*>();
+  return *payload<ValueVector*>();
 }
 
 const Dict& Value::as_dict() const {
@@ -712,7 +742,7 @@ std::size_t Value::size() const {
       return payload<Blob*>()->size;
     case Tag::tuple:
     case Tag::list:
-      return payload<std::vector<Value>*>()->size();
+      return payload<ValueVector*>()->size();
     case Tag::dict:
       return payload<Dict*>()->size();
     case Tag::set:
@@ -802,8 +832,8 @@ bool operator==(const Value& a, const Value& b) {
         return *a.payload<std::complex<double>*>() == *b.payload<std::complex<double>*>();
       case Tag::tuple:
       case Tag::list: {
-        const auto& x = *a.payload<std::vector<Value>*>();
-        const auto& y = *b.payload<std::vector<Value>*>();
+        const auto& x = *a.payload<ValueVector*>();
+        const auto& y = *b.payload<ValueVector*>();
         if (x.size() != y.size()) return false;
         for (std::size_t i = 0; i < x.size(); ++i) {
           if (!(x[i] == y[i])) return false;
@@ -858,7 +888,7 @@ bool Value::is_hashable() const noexcept {
     case Tag::set:
       return false;
     case Tag::tuple:
-      for (const auto& item : *payload<std::vector<Value>*>()) {
+      for (const auto& item : *payload<ValueVector*>()) {
         if (!item.is_hashable()) return false;
       }
       return true;
@@ -901,7 +931,7 @@ std::size_t Value::hash() const {
       // CPython 3.8+ tuplehash (xxHash-based).
       constexpr std::uint64_t p1 = 11400714785074694791ULL, p2 = 14029467366897019727ULL,
                               p5 = 2870177450012600261ULL;
-      const auto& items = *payload<std::vector<Value>*>();
+      const auto& items = *payload<ValueVector*>();
       std::uint64_t acc = p5;
       for (const auto& item : items) {
         const auto lane = static_cast<std::uint64_t>(item.hash());
@@ -1222,6 +1252,18 @@ Value& Dict::operator[](const Value& key) {
 }
 
 void Dict::set(Value key, Value value) {
+  if (index_.empty() && items_.size() < scan_limit) {
+    // Small dicts are scanned: no hash needed, only the unhashable-key check.
+    if (!key.is_hashable()) key.hash();  // throws TypeError("unhashable type: ...")
+    for (auto& item : items_) {
+      if (item.first == key) {
+        item.second = std::move(value);
+        return;
+      }
+    }
+    items_.emplace_back(std::move(key), std::move(value));
+    return;
+  }
   const std::size_t h = key.hash();  // also rejects unhashable keys
   const std::size_t i = locate(key, h);
   if (i != npos) {
@@ -1328,6 +1370,14 @@ bool Set::contains(const Value& item) const {
 }
 
 bool Set::add(Value item) {
+  if (index_.empty() && items_.size() < scan_limit) {
+    if (!item.is_hashable()) item.hash();  // throws TypeError("unhashable type: ...")
+    for (const auto& existing : items_) {
+      if (existing == item) return false;
+    }
+    items_.push_back(std::move(item));
+    return true;
+  }
   const std::size_t h = item.hash();
   if (locate(item, h) != npos) return false;
   items_.push_back(std::move(item));
@@ -1448,7 +1498,7 @@ Value ValueAccess::int_from_magnitude(const std::uint8_t* le, std::size_t n, boo
     out.set_small_int(b.convert_to<std::int64_t>());
   } else {
     out.rep_.tag = Value::Tag::big_int;
-    out.set_payload(new BigRep{std::move(b)});
+    out.set_payload(make<BigRep>(BigRep{std::move(b)}));
   }
   return out;
 }
@@ -1458,8 +1508,8 @@ std::string_view ValueAccess::str_unchecked(const Value& v) noexcept {
   return v.payload<Blob*>()->view();
 }
 
-const std::vector<Value>& ValueAccess::items_unchecked(const Value& v) noexcept {
-  return *v.payload<std::vector<Value>*>();
+const ValueVector& ValueAccess::items_unchecked(const Value& v) noexcept {
+  return *v.payload<ValueVector*>();
 }
 
 }  // namespace detail

@@ -562,7 +562,7 @@ TEST(JsonDecoder, RefusesEveryTruncationOfADocument) {
   }
 }
 
-TEST(JsonDecoder, RefusesNestingDeeperThanTheLimitWithoutRecursing) {
+TEST(JsonDecoder, RefusesNestingDeeperThanTheLimitBeforeTheStackGrows) {
   const std::string deep(100000, '[');
   const SerializeError e = decode_error(deep);
   EXPECT_EQ(e.offset(), 1000u);

@@ -431,6 +431,8 @@ TEST(Uri, RejectsWhatPyroRejectsWithItsMessages) {
             "invalid ipv6 address: the part between brackets must be a numeric ipv6 address");
   EXPECT_EQ(error_of([] { Uri("PYRO:obj@./u:"); }), "invalid uri (location)");
   EXPECT_EQ(error_of([] { Uri("http://x"); }), "invalid uri");
+  EXPECT_EQ(error_of([] { Uri("PYRO:ob\xffj@h:1"); }),
+            "invalid uri");  // not text (found by fuzz_uri)
   EXPECT_THROW(Uri("PYRO:obj"), PyroError);
 }
 

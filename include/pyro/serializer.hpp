@@ -254,7 +254,8 @@ class ClassRegistry {
   // Accepts the class dicts of a PYRO_FIELDS type as they are (from_value<T> reads them).
   template <class T>
   void register_dict_to_class() {
-    register_dict_to_class(std::string(pyro_class_name(static_cast<const T*>(nullptr))), keep_as_dict_converter());
+    register_dict_to_class(std::string(pyro_class_name(static_cast<const T*>(nullptr))),
+                           keep_as_dict_converter());
   }
   void unregister_dict_to_class(std::string_view class_name);
 

@@ -76,7 +76,29 @@ class Object;
 
 namespace detail {
 struct ValueAccess;  // the codecs' fast paths into Value (src/detail/value_access.hpp)
+
+// Memory for Values' heap parts: small blocks come from a per-thread cache in front of
+// operator new (decoding builds and drops many small containers; the cache makes that cheap).
+void* pool_allocate(std::size_t bytes);
+void pool_deallocate(void* p, std::size_t bytes) noexcept;
+
+template <class T>
+struct PoolAllocator {
+  using value_type = T;
+  PoolAllocator() noexcept = default;
+  template <class U>
+  PoolAllocator(const PoolAllocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return static_cast<T*>(pool_allocate(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t n) noexcept { pool_deallocate(p, n * sizeof(T)); }
+  template <class U>
+  friend bool operator==(const PoolAllocator&, const PoolAllocator<U>&) noexcept {
+    return true;
+  }
+};
 }  // namespace detail
+
+// The storage of a tuple's or list's items.
+using ValueVector = std::vector<Value, detail::PoolAllocator<Value>>;
 
 // A value of Python's data model.
 //
@@ -130,9 +152,13 @@ class Value {
 
   static Value bytes(std::span<const std::byte> data);
   static Value bytes(std::string_view raw);
-  static Value tuple(std::vector<Value> items);
+  static Value tuple(ValueVector items);
+  static Value tuple(const std::vector<Value>& items);
+  static Value tuple(std::vector<Value>&& items);
   static Value tuple(std::initializer_list<Value> items);
-  static Value list(std::vector<Value> items = {});
+  static Value list(ValueVector items = {});
+  static Value list(const std::vector<Value>& items);
+  static Value list(std::vector<Value>&& items);
   static Value list(std::initializer_list<Value> items);
   static Value dict();
   static Value dict(std::initializer_list<std::pair<Value, Value>> items);
@@ -149,7 +175,14 @@ class Value {
   Value(const Value& other);
   Value(Value&& other) noexcept : rep_(other.rep_) { other.rep_.tag = Tag::none; }
   Value& operator=(const Value& other);
-  Value& operator=(Value&& other) noexcept;
+  Value& operator=(Value&& other) noexcept {
+    if (this != &other) {
+      if (rep_.tag >= Tag::first_heap) release();
+      rep_ = other.rep_;
+      other.rep_.tag = Tag::none;
+    }
+    return *this;
+  }
   ~Value() {
     if (rep_.tag >= Tag::first_heap) release();
   }
@@ -207,7 +240,7 @@ class Value {
   // The items of a tuple or a list.
   std::span<const Value> items() const;
   // The mutable items of a tuple or a list.
-  std::vector<Value>& items();
+  ValueVector& items();
   const Dict& as_dict() const;
   Dict& as_dict();
   // The elements of a set or a frozenset.
@@ -365,8 +398,9 @@ class Dict {
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
   static constexpr std::size_t scan_limit = 8;
 
-  std::vector<Item> items_;
-  std::vector<std::uint32_t> index_;  // open addressing, slot = item index + 1, 0 = empty
+  std::vector<Item, detail::PoolAllocator<Item>> items_;
+  // open addressing, slot = item index + 1, 0 = empty
+  std::vector<std::uint32_t, detail::PoolAllocator<std::uint32_t>> index_;
 };
 
 // A set of hashable Values, kept in insertion order (Python's iteration order is arbitrary, so
@@ -403,8 +437,8 @@ class Set {
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
   static constexpr std::size_t scan_limit = 8;
 
-  std::vector<Value> items_;
-  std::vector<std::uint32_t> index_;
+  ValueVector items_;
+  std::vector<std::uint32_t, detail::PoolAllocator<std::uint32_t>> index_;
 };
 
 // A value that is not part of Python's data model but travels as a Pyro class dict:

@@ -4,8 +4,11 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <iterator>
+
+#include <fmt/format.h>
 
 namespace pyro::detail {
 
@@ -13,58 +16,99 @@ namespace pyro::detail {
 // float repr
 // ---------------------------------------------------------------------------------------------
 
-void append_float_repr(std::string& out, double d) {
-  // Shortest round-trip digits in scientific form: "-1.2345e+17", "5e-324".
-  char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
-  std::string_view sci(buf, static_cast<std::size_t>(res.ptr - buf));
-  bool negative = false;
-  if (!sci.empty() && sci.front() == '-') {
-    negative = true;
-    sci.remove_prefix(1);
+char* write_float_repr(char* out, double d) {
+  // Shortest round-trip digits from {fmt}'s Dragonbox (fmt::detail::dragonbox::to_decimal, the
+  // engine behind fmt's "{}"; Debian 12 pins fmt 9), laid out as Python's repr(): exponent form
+  // when the decimal exponent is < -4 or >= 16 with at least two exponent digits, ".0" on
+  // integral values.
+  if (std::signbit(d)) *out++ = '-';
+  if (d == 0) {
+    std::memcpy(out, "0.0", 3);
+    return out + 3;
   }
-  const auto epos = sci.find('e');
-  std::string_view mantissa = sci.substr(0, epos);
-  int exp10 = 0;
-  std::from_chars(sci.data() + epos + 1 + (sci[epos + 1] == '+'), sci.data() + sci.size(), exp10);
-  char digits[32];
-  std::size_t ndigits = 0;
-  for (char c : mantissa) {
-    if (c != '.') digits[ndigits++] = c;
-  }
-  if (negative) out.push_back('-');
-  // CPython's repr (float_repr_style 'short'): exponent form when exp10 < -4 or exp10 >= 16.
-  if (exp10 < -4 || exp10 >= 16) {
-    out.push_back(digits[0]);
-    if (ndigits > 1) {
-      out.push_back('.');
-      out.append(digits + 1, ndigits - 1);
+  // Fast path for values with at most four decimals (prices, halves, counts): when v / 10**k
+  // is d for the smallest such k, v's digits are the shortest round-trip digits (any other
+  // decimal that rounds to d lies within 10**k ulps/2 of v, so it is v), and Python writes them in
+  // fixed notation since 1e-4 <= |d| < 2**53.
+  const double a = std::fabs(d);
+  if (a < 9007199254740992.0 && a >= 1e-4) {
+    static constexpr double scale[] = {1.0, 10.0, 100.0, 1000.0, 10000.0};
+    for (int k = 0; k < 5 && a * scale[k] < 9007199254740992.0; ++k) {
+      const double v = std::nearbyint(a * scale[k]);
+      if (v / scale[k] != a) continue;
+      char digits[20];
+      const char* digits_end =
+          std::to_chars(digits, digits + sizeof digits, static_cast<std::uint64_t>(v)).ptr;
+      const int n = static_cast<int>(digits_end - digits);
+      if (k == 0) {
+        std::memcpy(out, digits, static_cast<std::size_t>(n));
+        out += n;
+        *out++ = '.';
+        *out++ = '0';
+        return out;
+      }
+      if (n > k) {  // ddd.dd
+        std::memcpy(out, digits, static_cast<std::size_t>(n - k));
+        out += n - k;
+        *out++ = '.';
+        std::memcpy(out, digits + (n - k), static_cast<std::size_t>(k));
+        return out + k;
+      }
+      *out++ = '0';  // 0.0dd
+      *out++ = '.';
+      for (int i = 0; i < k - n; ++i)
+        *out++ = '0';
+      std::memcpy(out, digits, static_cast<std::size_t>(n));
+      return out + n;
     }
-    out.push_back('e');
-    out.push_back(exp10 < 0 ? '-' : '+');
-    const int a = exp10 < 0 ? -exp10 : exp10;
-    if (a < 10) out.push_back('0');
-    char ebuf[8];
-    auto er = std::to_chars(ebuf, ebuf + sizeof ebuf, a);
-    out.append(ebuf, er.ptr);
-    return;
   }
-  if (exp10 < 0) {
-    out.append("0.");
-    out.append(static_cast<std::size_t>(-exp10 - 1), '0');
-    out.append(digits, ndigits);
-    return;
+  const auto dec = fmt::detail::dragonbox::to_decimal(a);
+  char digits[20];
+  const char* digits_end = std::to_chars(digits, digits + sizeof digits, dec.significand).ptr;
+  const int n = static_cast<int>(digits_end - digits);
+  const int e10 = dec.exponent + n - 1;  // decimal exponent of the first digit
+  if (e10 < -4 || e10 >= 16) {
+    *out++ = digits[0];
+    if (n > 1) {
+      *out++ = '.';
+      std::memcpy(out, digits + 1, static_cast<std::size_t>(n - 1));
+      out += n - 1;
+    }
+    *out++ = 'e';
+    *out++ = e10 < 0 ? '-' : '+';
+    const int a = e10 < 0 ? -e10 : e10;
+    if (a < 10) *out++ = '0';
+    return std::to_chars(out, out + 4, a).ptr;
   }
-  const std::size_t int_digits = static_cast<std::size_t>(exp10) + 1;
-  if (ndigits <= int_digits) {
-    out.append(digits, ndigits);
-    out.append(int_digits - ndigits, '0');
-    out.append(".0");
-  } else {
-    out.append(digits, int_digits);
-    out.push_back('.');
-    out.append(digits + int_digits, ndigits - int_digits);
+  if (e10 < 0) {  // 0.000ddd
+    *out++ = '0';
+    *out++ = '.';
+    for (int i = 0; i < -e10 - 1; ++i)
+      *out++ = '0';
+    std::memcpy(out, digits, static_cast<std::size_t>(n));
+    return out + n;
   }
+  if (dec.exponent >= 0) {  // ddd000.0
+    std::memcpy(out, digits, static_cast<std::size_t>(n));
+    out += n;
+    for (int i = 0; i < dec.exponent; ++i)
+      *out++ = '0';
+    *out++ = '.';
+    *out++ = '0';
+    return out;
+  }
+  // ddd.ddd
+  const int whole = e10 + 1;
+  std::memcpy(out, digits, static_cast<std::size_t>(whole));
+  out += whole;
+  *out++ = '.';
+  std::memcpy(out, digits + whole, static_cast<std::size_t>(n - whole));
+  return out + (n - whole);
+}
+
+void append_float_repr(std::string& out, double d) {
+  char buf[float_repr_max];
+  out.append(buf, write_float_repr(buf, d));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -204,26 +248,70 @@ bool is_printable(char32_t cp) noexcept {
   return cp > it->last;
 }
 
-void append_str_repr(std::string& out, std::string_view utf8) {
-  // Fast path: printable ASCII without backslashes and without both kinds of quote is written
-  // as it is between quotes.
-  bool has_single = false, has_double = false, plain = true;
-  for (char ch : utf8) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    has_single |= c == '\'';
-    has_double |= c == '"';
-    plain &= c >= 0x20 && c < 0x7F && c != '\\';
+namespace {
+
+// Eight bytes at a time: does any byte need more than copying (control, DEL, non-ASCII,
+// backslash)? Are there single or double quotes?
+constexpr std::uint64_t ones = 0x0101010101010101ULL;
+constexpr std::uint64_t highs = 0x8080808080808080ULL;
+inline std::uint64_t any_zero(std::uint64_t v) {
+  return (v - ones) & ~v & highs;
+}
+inline std::uint64_t any_byte(std::uint64_t v, unsigned char b) {
+  return any_zero(v ^ (ones * b));
+}
+inline std::uint64_t any_below(std::uint64_t v, unsigned char n) {
+  return (v - ones * n) & ~v & highs;
+}
+
+struct Scan {
+  bool plain = true;  // printable ASCII without backslashes
+  bool single = false;
+  bool dbl = false;
+};
+
+Scan scan_text(std::string_view text) {
+  Scan r;
+  const char* p = text.data();
+  const char* end = p + text.size();
+  for (; end - p >= 8; p += 8) {
+    std::uint64_t v;
+    std::memcpy(&v, p, 8);
+    if ((v & highs) || any_below(v, 0x20) || any_byte(v, 0x7F) || any_byte(v, '\\'))
+      r.plain = false;
+    if (any_byte(v, '\'')) r.single = true;
+    if (any_byte(v, '"')) r.dbl = true;
   }
-  if (plain && !(has_single && has_double)) {
-    const char q = has_single ? '"' : '\'';
-    out.reserve(out.size() + utf8.size() + 2);
-    out.push_back(q);
-    out.append(utf8);
-    out.push_back(q);
-    return;
+  for (; p < end; ++p) {
+    const unsigned char c = static_cast<unsigned char>(*p);
+    r.single |= c == '\'';
+    r.dbl |= c == '"';
+    r.plain &= c >= 0x20 && c < 0x7F && c != '\\';
   }
-  const char quote = has_single && !has_double ? '"' : '\'';
-  out.push_back(quote);
+  return r;
+}
+
+char* put_hex_escape(char* out, char kind, char32_t cp, int width) {
+  *out++ = '\\';
+  *out++ = kind;
+  for (int shift = (width - 1) * 4; shift >= 0; shift -= 4)
+    *out++ = hex_digits[(cp >> shift) & 0xF];
+  return out;
+}
+
+}  // namespace
+
+char* write_str_repr(char* out, std::string_view utf8) {
+  const Scan scan = scan_text(utf8);
+  // repr uses single quotes unless the text has a ' and no ".
+  const char quote = scan.single && !scan.dbl ? '"' : '\'';
+  *out++ = quote;
+  if (scan.plain && !(scan.single && scan.dbl)) {
+    std::memcpy(out, utf8.data(), utf8.size());
+    out += utf8.size();
+    *out++ = quote;
+    return out;
+  }
   std::size_t pos = 0;
   while (pos < utf8.size()) {
     // Copy runs of plain printable ASCII in one go.
@@ -233,43 +321,57 @@ void append_str_repr(std::string& out, std::string_view utf8) {
       if (c < 0x20 || c >= 0x7F || c == '\\' || c == static_cast<unsigned char>(quote)) break;
       ++run;
     }
-    out.append(utf8.data() + pos, run - pos);
+    std::memcpy(out, utf8.data() + pos, run - pos);
+    out += run - pos;
     pos = run;
     if (pos >= utf8.size()) break;
     const std::size_t start = pos;
     const char32_t cp = next_code_point(utf8, pos);
+    char short_escape = 0;
     switch (cp) {
       case '\\':
-        out.append("\\\\");
-        continue;
+        short_escape = '\\';
+        break;
       case '\t':
-        out.append("\\t");
-        continue;
+        short_escape = 't';
+        break;
       case '\n':
-        out.append("\\n");
-        continue;
+        short_escape = 'n';
+        break;
       case '\r':
-        out.append("\\r");
-        continue;
+        short_escape = 'r';
+        break;
       default:
         break;
     }
-    if (cp == static_cast<char32_t>(quote)) {
-      out.push_back('\\');
-      out.push_back(quote);
+    if (short_escape != 0) {
+      *out++ = '\\';
+      *out++ = short_escape;
+    } else if (cp == static_cast<char32_t>(quote)) {
+      *out++ = '\\';
+      *out++ = quote;
     } else if (cp < 0x20 || cp == 0x7F) {
-      append_hex_escape(out, 'x', cp, 2);
+      out = put_hex_escape(out, 'x', cp, 2);
     } else if (cp < 0x80 || is_printable(cp)) {
-      out.append(utf8.data() + start, pos - start);
+      std::memcpy(out, utf8.data() + start, pos - start);
+      out += pos - start;
     } else if (cp <= 0xFF) {
-      append_hex_escape(out, 'x', cp, 2);
+      out = put_hex_escape(out, 'x', cp, 2);
     } else if (cp <= 0xFFFF) {
-      append_hex_escape(out, 'u', cp, 4);
+      out = put_hex_escape(out, 'u', cp, 4);
     } else {
-      append_hex_escape(out, 'U', cp, 8);
+      out = put_hex_escape(out, 'U', cp, 8);
     }
   }
-  out.push_back(quote);
+  *out++ = quote;
+  return out;
+}
+
+void append_str_repr(std::string& out, std::string_view utf8) {
+  const std::size_t start = out.size();
+  out.resize(start + str_repr_bound(utf8.size()));
+  char* end = write_str_repr(out.data() + start, utf8);
+  out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
 void append_bytes_repr(std::string& out, std::string_view data) {

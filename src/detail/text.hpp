@@ -12,9 +12,17 @@ namespace pyro::detail {
 
 // Python's repr() of a finite double: shortest round-trip digits, "123.0", "1e-05", "1e+16".
 void append_float_repr(std::string& out, double d);
+// The same into a buffer of at least float_repr_max bytes; returns the end.
+inline constexpr std::size_t float_repr_max = 32;
+char* write_float_repr(char* out, double d);
 // Python's repr() of a str given as UTF-8 (lone surrogates as 3-byte sequences allowed):
 // quote choice, escapes and non-printable characters exactly as CPython 3.11 writes them.
 void append_str_repr(std::string& out, std::string_view utf8);
+// The same into a buffer of at least str_repr_bound(utf8.size()) bytes; returns the end.
+constexpr std::size_t str_repr_bound(std::size_t n) {
+  return 4 * n + 2;
+}
+char* write_str_repr(char* out, std::string_view utf8);
 // Python's repr() of bytes: b'...' with the same quote rule.
 void append_bytes_repr(std::string& out, std::string_view data);
 

@@ -34,7 +34,7 @@ struct ValueAccess {
   }
   // The text of a str, without the kind check.
   static std::string_view str_unchecked(const Value& v) noexcept;
-  static const std::vector<Value>& items_unchecked(const Value& v) noexcept;
+  static const ValueVector& items_unchecked(const Value& v) noexcept;
 };
 
 // CPython's default limit on int <-> decimal text conversions (sys.get_int_max_str_digits()).
