@@ -13,6 +13,9 @@ step() { printf '\n== %s\n' "$*"; }
 step "setup"
 scripts/setup.sh
 
+step "format (clang-format)"
+scripts/check-format.sh
+
 step "build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPYRO_BENCH=ON -DPYRO_SANITIZE=OFF >/dev/null
 cmake --build build -j2
