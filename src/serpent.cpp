@@ -834,41 +834,15 @@ class Parser {
       return;
     }
     ++p_;
+    if (const char simple = simple_escape(c)) {
+      out.push_back(simple);
+      return;
+    }
     switch (c) {
       case '\n':
         return;  // line continuation
       case '\r':
         if (p_ < end_ && *p_ == '\n') ++p_;
-        return;
-      case '\\':
-        out.push_back('\\');
-        return;
-      case '\'':
-        out.push_back('\'');
-        return;
-      case '"':
-        out.push_back('"');
-        return;
-      case 'a':
-        out.push_back('\a');
-        return;
-      case 'b':
-        out.push_back('\b');
-        return;
-      case 'f':
-        out.push_back('\f');
-        return;
-      case 'n':
-        out.push_back('\n');
-        return;
-      case 'r':
-        out.push_back('\r');
-        return;
-      case 't':
-        out.push_back('\t');
-        return;
-      case 'v':
-        out.push_back('\v');
         return;
       case 'x': {
         const char32_t v = hex_escape(2, esc);
@@ -903,6 +877,34 @@ class Parser {
     // an unknown escape keeps its backslash
     out.push_back('\\');
     --p_;
+  }
+
+  // The character a one-letter escape stands for (\\ \' \" \a \b \f \n \r \t \v), or 0.
+  static char simple_escape(char c) {
+    switch (c) {
+      case '\\':
+        return '\\';
+      case '\'':
+        return '\'';
+      case '"':
+        return '"';
+      case 'a':
+        return '\a';
+      case 'b':
+        return '\b';
+      case 'f':
+        return '\f';
+      case 'n':
+        return '\n';
+      case 'r':
+        return '\r';
+      case 't':
+        return '\t';
+      case 'v':
+        return '\v';
+      default:
+        return 0;
+    }
   }
 
   char32_t hex_escape(int digits, const char* esc) {
