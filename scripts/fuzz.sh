@@ -25,7 +25,7 @@ run() {
   grep -E "stat::number_of_executed_units|Done" build-fuzz/$target.log | tail -n 2 | sed "s/^/fuzz: $target: /"
 }
 
-targets=(fuzz_serpent fuzz_json fuzz_marshal fuzz_msgpack fuzz_uri)
+targets=(fuzz_serpent fuzz_json fuzz_marshal fuzz_msgpack fuzz_uri fuzz_header fuzz_annotations)
 status=0
 for ((i = 0; i < ${#targets[@]}; i += 2)); do
   pids=()

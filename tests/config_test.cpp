@@ -1,0 +1,3 @@
+#include "pyro/config.hpp"
+
+#include <gtest/gtest.h>

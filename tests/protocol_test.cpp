@@ -1,0 +1,3 @@
+#include "pyro/protocol.hpp"
+
+#include <gtest/gtest.h>
