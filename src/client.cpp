@@ -1,1 +1,455 @@
+// client.cpp — Proxy and RemoteIterator: Pyro5's client.Proxy over a Connection.
+#include "pyro/client.hpp"
 
+#include <chrono>
+
+#include <spdlog/logger.h>
+
+#include "pyro/log.hpp"
+
+namespace pyro {
+
+namespace {
+
+constexpr std::string_view daemon_object_id = "Pyro.Daemon";
+
+std::set<std::string> names_of(const Value& v) {
+  std::set<std::string> out;
+  if (v.is_none()) return out;
+  std::span<const Value> items;
+  if (v.is_any_set()) {
+    items = v.as_set().items();
+  } else if (v.is_sequence()) {
+    items = v.items();
+  } else {
+    throw ProtocolError("invalid metadata: expected a collection of names, got " + std::string(v.type_name()));
+  }
+  for (const auto& item : items) out.emplace(item.as_str());
+  return out;
+}
+
+// How Pyro names a connection target in messages: the socket path or Python's address tuple.
+std::string connect_location(const Uri& uri) {
+  if (uri.sockname()) return *uri.sockname();
+  return "('" + uri.host().value_or("") + "', " + std::to_string(uri.port().value_or(0)) + ")";
+}
+
+}  // namespace
+
+struct Proxy::State {
+  Uri uri;
+  Config config;
+  std::string object_id;
+  std::optional<int> connected_socket;
+  Connection connection;
+  std::uint16_t seq = 0;
+  std::uint16_t protocol = protocol_502;
+  const Serializer* serializer = nullptr;
+  double timeout = 0;
+  int max_retries = 0;
+  Value handshake = Value("hello");
+  Value handshake_response;
+  std::function<void(const Value&)> handshake_validator;
+  const ClassRegistry* registry = nullptr;
+  std::set<std::string> methods, oneway, attrs;
+  bool have_metadata = false;
+  std::optional<std::thread::id> owner;
+
+  void check_owner() {
+    const auto me = std::this_thread::get_id();
+    if (!owner) {
+      owner = me;
+    } else if (*owner != me) {
+      throw PyroError(
+          "the calling thread is not the owner of this proxy, create a new proxy in this thread or transfer "
+          "ownership.");
+    }
+  }
+
+  Dialect dialect() const { return protocol == protocol_48 ? Dialect::pyro4 : Dialect::pyro5; }
+
+  EncodeOptions encode_options() const {
+    EncodeOptions o;
+    o.dialect = dialect();
+    o.bytes_repr = config.serpent_bytes_repr;
+    o.registry = registry;
+    return o;
+  }
+
+  EncodeSettings settings() const {
+    EncodeSettings s;
+    s.compress = config.compression;
+    s.max_message_size = static_cast<std::size_t>(config.max_message_size);
+    s.hmac_key = config.hmac_key ? &*config.hmac_key : nullptr;
+    return s;
+  }
+
+  Message new_message(MessageType type, std::uint16_t flags, std::uint16_t message_seq) const {
+    const CallContext& ctx = current_context();
+    Message m;
+    m.protocol = protocol;
+    m.type = type;
+    m.serializer_id = serializer->id(dialect());
+    m.flags = flags;
+    m.seq = message_seq;
+    m.correlation_id = ctx.correlation_id;
+    if (ctx.correlation_id && protocol == protocol_502) m.flags |= flags::corr_id;
+    m.annotations = ctx.annotations;
+    return m;
+  }
+
+  void process_metadata(const Value& meta) {
+    if (!meta.is_dict()) throw ProtocolError("invalid metadata: " + meta.repr());
+    const Value* m = meta.find("methods");
+    const Value* o = meta.find("oneway");
+    const Value* a = meta.find("attrs");
+    methods = m ? names_of(*m) : std::set<std::string>();
+    oneway = o ? names_of(*o) : std::set<std::string>();
+    attrs = a ? names_of(*a) : std::set<std::string>();
+    if (methods.empty() && attrs.empty()) {
+      throw PyroError("remote object '" + uri.str() +
+                      "' doesn't expose any methods or attributes. Did you forget setting @expose on them?");
+    }
+    have_metadata = true;
+  }
+
+  Value decode_result(const Message& reply) const {
+    const Serializer* ser = serializer_by_id(static_cast<std::uint8_t>(reply.serializer_id), dialect());
+    if (ser == nullptr) throw SerializeError("invalid serializer in response: " + std::to_string(reply.serializer_id));
+    return reconstruct(ser->decode(reply.payload), ser->reconstruct_order(), registry);
+  }
+
+  void connect() {
+    if (connection.is_open()) return;
+    if (uri.protocol() != "PYRO") {
+      throw PyroError("cannot connect to " + uri.str() +
+                      ": PYRONAME and PYROMETA URIs need the name server module (resolve them first)");
+    }
+    SocketOptions so;
+    so.timeout = timeout;
+    so.nodelay = true;
+    so.prefer_ip_version = static_cast<int>(config.prefer_ip_version);
+    if (connected_socket) {
+      connection = Connection::adopt(*connected_socket, false, so);
+      if (!have_metadata) {
+        // no handshake on a connected socket: ask the daemon object for the metadata
+        const Value meta = call(std::string(daemon_object_id), "get_metadata", Value::list({Value(object_id)}),
+                                Value::dict(), 0);
+        process_metadata(meta);
+      }
+      return;
+    }
+    Connection conn = Connection::connect(uri, so);
+    Message request = new_message(MessageType::connect, 0, seq);
+    if (protocol == protocol_48) request.flags |= flags::meta_on_connect;
+    serializer->encode(Value::dict({{"handshake", handshake}, {"object", Value(object_id)}}), request.payload,
+                       encode_options());
+    const std::string bytes = encode_message(request, settings());
+    Message reply;
+    try {
+      conn.send(bytes);
+      reply = conn.receive(static_cast<std::size_t>(config.max_message_size), config.hmac_key);
+    } catch (const CommunicationError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw CommunicationError("cannot connect to " + connect_location(uri) + ": " + e.what());
+    }
+    Value response("?");
+    if (!reply.payload.empty()) response = decode_result(reply);
+    if (reply.type == MessageType::connectfail) {
+      throw CommunicationError("connection to " + connect_location(uri) + " rejected: " +
+                               (response.is_str() ? std::string(response.as_str()) : response.repr()));
+    }
+    if (reply.type != MessageType::connectok) {
+      throw ProtocolError("cannot connect to " + connect_location(uri) + ": invalid msg type " +
+                          std::to_string(static_cast<int>(reply.type)) + " received");
+    }
+    const Value* meta = response.is_dict() ? response.find("meta") : nullptr;
+    const Value* hs = response.is_dict() ? response.find("handshake") : nullptr;
+    if (meta == nullptr || hs == nullptr) throw ProtocolError("invalid CONNECTOK: " + response.repr());
+    process_metadata(*meta);
+    handshake_response = *hs;
+    if (!reply.annotations.empty()) current_context().response_annotations = reply.annotations;
+    if (handshake_validator) handshake_validator(handshake_response);
+    connection = std::move(conn);
+  }
+
+  // One request/response on the connection (connecting first when needed).
+  Value call(const std::string& object, std::string_view method, Value args, Value kwargs, std::uint16_t flags) {
+    CallContext& ctx = current_context();
+    ctx.response_annotations = Annotations();
+    connect();
+    seq = static_cast<std::uint16_t>(seq + 1);
+    Message request = new_message(MessageType::invoke, flags, seq);
+    CallEnvelope envelope{object, std::string(method), std::move(args), std::move(kwargs)};
+    serializer->encode_call(envelope, request.payload, encode_options());
+    const std::string bytes = encode_message(request, settings());
+    try {
+      connection.send(bytes);
+      if (flags & flags::oneway) return Value();
+      Message reply = connection.receive(static_cast<std::size_t>(config.max_message_size), config.hmac_key);
+      if (reply.type != MessageType::result) {
+        throw ProtocolError("invalid msg type " + std::to_string(static_cast<int>(reply.type)) +
+                            " received (expected: 5)");
+      }
+      if (reply.seq != seq) {
+        throw ProtocolError("invoke: reply sequence out of sync, got " + std::to_string(reply.seq) + " expected " +
+                            std::to_string(seq));
+      }
+      if (reply.serializer_id != request.serializer_id) {
+        throw SerializeError("invalid serializer in response: " + std::to_string(reply.serializer_id));
+      }
+      if (!reply.annotations.empty()) ctx.response_annotations = reply.annotations;
+      if (reply.flags & flags::itemstreamresult) {
+        const std::string* strm = reply.annotations.find("STRM");
+        if (strm == nullptr || strm->empty()) {
+          throw ProtocolError("result of call is an iterator, but the server is not configured to allow streaming");
+        }
+        return Value::tuple({Value("__pyrocpp_stream__"), Value(*strm)});
+      }
+      Value result = decode_result(reply);
+      if (reply.flags & flags::exception) raise_remote(result);
+      return result;
+    } catch (const CommunicationError&) {
+      // Pyro closes the connection after a communication error: the next call starts afresh.
+      connection.close();
+      throw;
+    }
+  }
+
+  [[noreturn]] static void raise_remote(const Value& result) {
+    if (result.is_object()) {
+      if (const auto* e = dynamic_cast<const ExceptionObject*>(result.as_object().get())) e->info().raise();
+    }
+    ExceptionInfo::from_dict(result).raise();
+  }
+
+  Value call_with_retries(const std::string& object, std::string_view method, Value args, Value kwargs,
+                          std::uint16_t flags) {
+    for (int attempt = 0;; ++attempt) {
+      try {
+        return call(object, method, attempt < max_retries ? Value(args) : std::move(args),
+                    attempt < max_retries ? Value(kwargs) : std::move(kwargs), flags);
+      } catch (const ConnectionClosedError&) {
+        if (attempt >= max_retries) throw;
+      } catch (const TimeoutError&) {
+        if (attempt >= max_retries) throw;
+      }
+    }
+  }
+};
+
+// =============================================================================================
+// Proxy
+// =============================================================================================
+
+Proxy::Proxy(Uri uri, const Config& config) : state_(std::make_unique<State>()) {
+  state_->uri = std::move(uri);
+  state_->config = config;
+  state_->object_id = state_->uri.object();
+  state_->serializer = &serializer_by_name(config.serializer);
+  state_->timeout = config.commtimeout;
+  state_->max_retries = static_cast<int>(config.max_retries);
+  state_->protocol = static_cast<std::uint16_t>(config.protocol_version);
+  state_->owner = std::this_thread::get_id();
+}
+
+Proxy::Proxy(std::string_view uri, const Config& config) : Proxy(Uri(uri), config) {}
+
+Proxy Proxy::on_connected_socket(int fd, std::string object_id, const Config& config) {
+  Proxy p(Uri("PYRO:" + object_id + "@<<connected-socket>>:0"), config);
+  p.state_->object_id = std::move(object_id);
+  p.state_->connected_socket = fd;
+  return p;
+}
+
+Proxy::Proxy(Proxy&& other) noexcept : state_(std::move(other.state_)) {
+  if (state_) state_->owner.reset();  // the next thread to use it owns it
+}
+
+Proxy& Proxy::operator=(Proxy&& other) noexcept {
+  if (this != &other) {
+    state_ = std::move(other.state_);
+    if (state_) state_->owner.reset();
+  }
+  return *this;
+}
+
+Proxy::~Proxy() = default;
+
+Value Proxy::invoke(std::string_view method, Value args, Value kwargs, std::uint16_t flags) {
+  State& s = *state_;
+  s.check_owner();
+  if (!s.have_metadata) s.connect();
+  if (!s.methods.contains(std::string(method))) {
+    throw AttributeError("remote object '" + s.uri.str() + "' has no exposed attribute or method '" +
+                         std::string(method) + "'");
+  }
+  if (s.oneway.contains(std::string(method))) flags |= flags::oneway;
+  Value result = s.call_with_retries(s.object_id, method, std::move(args), std::move(kwargs), flags);
+  if (result.is_tuple() && result.size() == 2 && result[0].is_str() && result[0].as_str() == "__pyrocpp_stream__") {
+    // a generator result the caller did not ask to stream: drop it on the daemon
+    RemoteIterator(*this, std::string(result[1].as_str())).close();
+    throw ProtocolError("result of call is an iterator: use Proxy::stream() to iterate it");
+  }
+  return result;
+}
+
+Value Proxy::call_with(std::string_view method, Value args, Value kwargs) {
+  return invoke(method, std::move(args), std::move(kwargs), 0);
+}
+
+RemoteIterator Proxy::open_stream(std::string_view method, Value args, Value kwargs) {
+  State& s = *state_;
+  s.check_owner();
+  if (!s.have_metadata) s.connect();
+  if (!s.methods.contains(std::string(method))) {
+    throw AttributeError("remote object '" + s.uri.str() + "' has no exposed attribute or method '" +
+                         std::string(method) + "'");
+  }
+  Value result = s.call_with_retries(s.object_id, method, std::move(args), std::move(kwargs), 0);
+  if (result.is_tuple() && result.size() == 2 && result[0].is_str() && result[0].as_str() == "__pyrocpp_stream__") {
+    return RemoteIterator(*this, std::string(result[1].as_str()));
+  }
+  throw ProtocolError("the result of " + std::string(method) + " is not an iterator");
+}
+
+Value Proxy::invoke_internal(std::string_view object, std::string_view method, Value args, std::uint16_t flags) {
+  State& s = *state_;
+  s.check_owner();
+  return s.call(std::string(object), method, std::move(args), Value::dict(), flags);
+}
+
+Value Proxy::get_attribute(std::string_view name) {
+  State& s = *state_;
+  s.check_owner();
+  if (!s.have_metadata) s.connect();
+  if (!s.attrs.contains(std::string(name))) {
+    throw AttributeError("remote object '" + s.uri.str() + "' has no exposed attribute or method '" +
+                         std::string(name) + "'");
+  }
+  return s.call_with_retries(s.object_id, "__getattr__", Value::tuple({Value(name)}), Value(), 0);
+}
+
+void Proxy::set_attribute(std::string_view name, Value value) {
+  State& s = *state_;
+  s.check_owner();
+  if (!s.have_metadata) s.connect();
+  if (!s.attrs.contains(std::string(name))) {
+    throw AttributeError("remote object '" + s.uri.str() + "' has no exposed attribute '" + std::string(name) + "'");
+  }
+  s.call_with_retries(s.object_id, "__setattr__", Value::tuple({Value(name), std::move(value)}), Value(), 0);
+}
+
+bool Proxy::bind() {
+  State& s = *state_;
+  s.check_owner();
+  if (s.connection.is_open()) return false;
+  s.connect();
+  return true;
+}
+
+void Proxy::release() {
+  if (state_) state_->connection.close();
+}
+
+void Proxy::reconnect(int tries) {
+  release();
+  while (tries > 0) {
+    try {
+      state_->connect();
+      return;
+    } catch (const CommunicationError&) {
+      if (--tries > 0) std::this_thread::sleep_for(std::chrono::seconds(2));
+    }
+  }
+  throw ConnectionClosedError("failed to reconnect");
+}
+
+void Proxy::claim_ownership() { state_->owner = std::this_thread::get_id(); }
+bool Proxy::connected() const noexcept { return state_ && state_->connection.is_open(); }
+const Uri& Proxy::uri() const noexcept { return state_->uri; }
+const std::set<std::string>& Proxy::methods() const noexcept { return state_->methods; }
+const std::set<std::string>& Proxy::oneway_methods() const noexcept { return state_->oneway; }
+const std::set<std::string>& Proxy::attributes() const noexcept { return state_->attrs; }
+
+ProxyState Proxy::state() const {
+  ProxyState p;
+  p.uri = state_->uri;
+  p.oneway.assign(state_->oneway.begin(), state_->oneway.end());
+  p.methods.assign(state_->methods.begin(), state_->methods.end());
+  p.attrs.assign(state_->attrs.begin(), state_->attrs.end());
+  p.handshake = state_->handshake;
+  p.timeout = state_->timeout;
+  p.max_retries = state_->max_retries;
+  p.hmac_key = state_->config.hmac_key;
+  return p;
+}
+
+void Proxy::set_timeout(double seconds) {
+  state_->timeout = seconds;
+  if (state_->connection.is_open()) state_->connection.set_timeout(seconds);
+}
+double Proxy::timeout() const noexcept { return state_->timeout; }
+void Proxy::set_max_retries(int retries) { state_->max_retries = retries; }
+void Proxy::set_serializer(std::string_view name) { state_->serializer = &serializer_by_name(name); }
+void Proxy::set_handshake(Value data) { state_->handshake = std::move(data); }
+const Value& Proxy::handshake_response() const noexcept { return state_->handshake_response; }
+void Proxy::set_handshake_validator(std::function<void(const Value&)> validator) {
+  state_->handshake_validator = std::move(validator);
+}
+void Proxy::set_registry(const ClassRegistry* registry) { state_->registry = registry; }
+std::string Proxy::local_address() const { return state_->connection.local_address(); }
+
+// =============================================================================================
+// RemoteIterator
+// =============================================================================================
+
+RemoteIterator::RemoteIterator(RemoteIterator&& other) noexcept
+    : proxy_(std::exchange(other.proxy_, nullptr)), id_(std::move(other.id_)), done_(other.done_) {}
+
+RemoteIterator& RemoteIterator::operator=(RemoteIterator&& other) noexcept {
+  if (this != &other) {
+    try {
+      close();
+    } catch (...) {
+    }
+    proxy_ = std::exchange(other.proxy_, nullptr);
+    id_ = std::move(other.id_);
+    done_ = other.done_;
+  }
+  return *this;
+}
+
+RemoteIterator::~RemoteIterator() {
+  try {
+    close();
+  } catch (...) {
+  }
+}
+
+std::optional<Value> RemoteIterator::next() {
+  if (proxy_ == nullptr || done_) return std::nullopt;
+  try {
+    return proxy_->invoke_internal(daemon_object_id, "get_next_stream_item", Value::list({Value(id_)}), 0);
+  } catch (const RemoteError& e) {
+    if (e.class_name() == "builtins.StopIteration" || e.class_name() == "StopIteration") {
+      done_ = true;  // the daemon has dropped the stream already
+      return std::nullopt;
+    }
+    done_ = true;
+    throw;
+  } catch (...) {
+    done_ = true;
+    throw;
+  }
+}
+
+void RemoteIterator::close() {
+  if (proxy_ == nullptr || done_) return;
+  done_ = true;
+  if (!proxy_->connected()) return;
+  proxy_->invoke_internal(daemon_object_id, "close_stream", Value::list({Value(id_)}), flags::oneway);
+}
+
+}  // namespace pyro

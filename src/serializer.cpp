@@ -191,6 +191,8 @@ ExceptionInfo ExceptionInfo::from_exception(const std::exception& e) {
     if (!pyro->remote_traceback().empty()) info.set_traceback(pyro->remote_traceback());
   } else if (dynamic_cast<const TypeError*>(&e)) {
     info.class_name = "builtins.TypeError";
+  } else if (dynamic_cast<const AttributeError*>(&e)) {
+    info.class_name = "builtins.AttributeError";
   } else if (dynamic_cast<const KeyError*>(&e)) {
     info.class_name = "builtins.KeyError";
   } else if (dynamic_cast<const IndexError*>(&e) || dynamic_cast<const std::out_of_range*>(&e)) {

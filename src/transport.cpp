@@ -1,1 +1,956 @@
+// transport.cpp — client connections on blocking sockets, and the Asio message server.
+#include <utility>  // before Asio: Boost 1.74's asio/awaitable.hpp needs std::exchange
 
+#include "pyro/transport.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio.hpp>
+
+#include <spdlog/logger.h>
+
+#include "pyro/log.hpp"
+
+namespace pyro {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// Python's text of an OSError: "[Errno 111] Connection refused".
+std::string errno_text(int err) { return "[Errno " + std::to_string(err) + "] " + std::strerror(err); }
+
+// Python's repr of a socket address: ('127.0.0.1', 9090), ('::1', 9090, 0, 0), or the path.
+std::string python_address(const sockaddr* sa) {
+  char host[INET6_ADDRSTRLEN] = {};
+  if (sa->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    return "('" + std::string(host) + "', " + std::to_string(ntohs(in->sin_port)) + ")";
+  }
+  if (sa->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    return "('" + std::string(host) + "', " + std::to_string(ntohs(in6->sin6_port)) + ", " +
+           std::to_string(ntohl(in6->sin6_flowinfo)) + ", " + std::to_string(in6->sin6_scope_id) + ")";
+  }
+  return "?";
+}
+
+// "127.0.0.1:50123" / "[::1]:50123" / the Unix socket name.
+std::string address_text(const sockaddr* sa, socklen_t len) {
+  char host[INET6_ADDRSTRLEN] = {};
+  if (sa->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
+  }
+  if (sa->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
+  }
+  if (sa->sa_family == AF_UNIX) {
+    const auto* un = reinterpret_cast<const sockaddr_un*>(sa);
+    const auto path_len = static_cast<std::size_t>(len) - offsetof(sockaddr_un, sun_path);
+    if (path_len == 0) return "";
+    std::string path(un->sun_path, path_len);
+    if (path[0] != '\0') path.resize(std::strlen(path.c_str()));
+    return path;
+  }
+  return "?";
+}
+
+void set_int_option(int fd, int level, int name, int value) {
+  ::setsockopt(fd, level, name, &value, sizeof value);
+}
+
+void set_timeouts(int fd, double seconds) {
+  timeval tv{};
+  if (seconds > 0) {
+    tv.tv_sec = static_cast<time_t>(seconds);
+    tv.tv_usec = static_cast<suseconds_t>((seconds - static_cast<double>(tv.tv_sec)) * 1e6);
+    if (tv.tv_sec == 0 && tv.tv_usec == 0) tv.tv_usec = 1;
+  }
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+// Connects fd to addr, waiting at most timeout seconds (0: forever). Returns 0 or an errno.
+int connect_with_timeout(int fd, const sockaddr* addr, socklen_t len, double timeout) {
+  if (timeout <= 0) {
+    while (::connect(fd, addr, len) != 0) {
+      if (errno != EINTR) return errno;
+    }
+    return 0;
+  }
+  const int flags = ::fcntl(fd, F_GETFL);
+  ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  int err = 0;
+  if (::connect(fd, addr, len) != 0) {
+    err = errno;
+    if (err == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      const int ms = static_cast<int>(timeout * 1000) + 1;
+      int r;
+      do {
+        r = ::poll(&p, 1, ms);
+      } while (r < 0 && errno == EINTR);
+      if (r == 0) {
+        err = ETIMEDOUT;
+      } else {
+        socklen_t elen = sizeof err;
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+      }
+    }
+  }
+  ::fcntl(fd, F_SETFL, flags);
+  return err;
+}
+
+}  // namespace
+
+// =============================================================================================
+// CallContext
+// =============================================================================================
+
+CallContext& current_context() noexcept {
+  thread_local CallContext context;
+  return context;
+}
+
+void CallContext::track_resource(std::shared_ptr<Resource> r) {
+  if (client == nullptr) throw PyroError("track_resource: not handling a client request");
+  ResourceTracker& tracker = client->resources();
+  std::lock_guard lock(tracker.mutex);
+  tracker.resources.push_back(std::move(r));
+}
+
+void CallContext::untrack_resource(const std::shared_ptr<Resource>& r) {
+  if (client == nullptr) throw PyroError("untrack_resource: not handling a client request");
+  ResourceTracker& tracker = client->resources();
+  std::lock_guard lock(tracker.mutex);
+  std::erase(tracker.resources, r);
+}
+
+std::vector<std::shared_ptr<Resource>> CallContext::tracked_resources() const {
+  if (client == nullptr) return {};
+  ResourceTracker& tracker = client->resources();
+  std::lock_guard lock(tracker.mutex);
+  return tracker.resources;
+}
+
+void ResourceTracker::close_all() noexcept {
+  std::vector<std::shared_ptr<Resource>> closing;
+  {
+    std::lock_guard lock(mutex);
+    closing.swap(resources);
+  }
+  for (auto& r : closing) {
+    try {
+      r->close();
+    } catch (...) {
+    }
+  }
+}
+
+// =============================================================================================
+// Connection (client)
+// =============================================================================================
+
+Connection Connection::connect(const Uri& uri, const SocketOptions& options) {
+  if (uri.sockname()) {
+    const std::string& name = *uri.sockname();
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (name.size() >= sizeof addr.sun_path) {
+      throw CommunicationError("cannot connect to " + name + ": socket name too long");
+    }
+    std::memcpy(addr.sun_path, name.data(), name.size());
+    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size() + (name[0] == '\0' ? 0 : 1));
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw CommunicationError("cannot connect to " + name + ": " + errno_text(errno));
+    if (const int err = connect_with_timeout(fd, reinterpret_cast<sockaddr*>(&addr), len, options.timeout)) {
+      ::close(fd);
+      if (err == ETIMEDOUT) throw TimeoutError("connecting: timeout");
+      throw CommunicationError("cannot connect to " + name + ": " + errno_text(err));
+    }
+    Connection c(fd, true);
+    c.set_timeout(options.timeout);
+    return c;
+  }
+  if (!uri.host() || !uri.port()) throw CommunicationError("cannot connect: the URI has no location: " + uri.str());
+  const std::string& host = *uri.host();
+  const std::string port = std::to_string(*uri.port());
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_family = options.prefer_ip_version == 4 ? AF_INET : options.prefer_ip_version == 6 ? AF_INET6 : AF_UNSPEC;
+  addrinfo* found = nullptr;
+  if (const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    throw CommunicationError("cannot connect to ('" + host + "', " + port + "): [Errno " + std::to_string(rc) +
+                             "] " + ::gai_strerror(rc));
+  }
+  std::string last_error;
+  for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
+    const int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+      last_error = "cannot connect to " + python_address(ai->ai_addr) + ": " + errno_text(errno);
+      continue;
+    }
+    const int err = connect_with_timeout(fd, ai->ai_addr, ai->ai_addrlen, options.timeout);
+    if (err == 0) {
+      ::freeaddrinfo(found);
+      if (options.nodelay) set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+      set_int_option(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+      Connection c(fd, true);
+      c.set_timeout(options.timeout);
+      return c;
+    }
+    ::close(fd);
+    if (err == ETIMEDOUT && options.timeout > 0) {
+      ::freeaddrinfo(found);
+      throw TimeoutError("connecting: timeout");
+    }
+    last_error = "cannot connect to " + python_address(ai->ai_addr) + ": " + errno_text(err);
+  }
+  ::freeaddrinfo(found);
+  throw CommunicationError(last_error.empty() ? "cannot connect to ('" + host + "', " + port + ")" : last_error);
+}
+
+Connection Connection::adopt(int fd, bool owned, const SocketOptions& options) {
+  Connection c(fd, owned);
+  c.set_timeout(options.timeout);
+  return c;
+}
+
+Connection::Connection(Connection&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      owned_(other.owned_),
+      timeout_(other.timeout_),
+      buffer_(std::move(other.buffer_)),
+      start_(std::exchange(other.start_, 0)) {}
+
+Connection& Connection::operator=(Connection&& other) noexcept {
+  if (this != &other) {
+    close();
+    fd_ = std::exchange(other.fd_, -1);
+    owned_ = other.owned_;
+    timeout_ = other.timeout_;
+    buffer_ = std::move(other.buffer_);
+    start_ = std::exchange(other.start_, 0);
+  }
+  return *this;
+}
+
+Connection::~Connection() { close(); }
+
+void Connection::close() noexcept {
+  if (fd_ >= 0 && owned_) ::close(fd_);
+  fd_ = -1;
+  buffer_.clear();
+  start_ = 0;
+}
+
+void Connection::set_timeout(double seconds) {
+  timeout_ = seconds;
+  if (fd_ >= 0) set_timeouts(fd_, seconds);
+}
+
+void Connection::send(std::string_view bytes) {
+  if (fd_ < 0) throw ConnectionClosedError("sending: connection lost: not connected");
+  const char* p = bytes.data();
+  std::size_t left = bytes.size();
+  while (left > 0) {
+    const ssize_t n = ::send(fd_, p, left, MSG_NOSIGNAL);
+    if (n > 0) {
+      p += n;
+      left -= static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) throw TimeoutError("sending: timeout");
+    throw ConnectionClosedError("sending: connection lost: " + errno_text(n < 0 ? errno : EPIPE));
+  }
+}
+
+void Connection::fill(std::size_t n) {
+  if (fd_ < 0) throw ConnectionClosedError("receiving: connection lost: not connected");
+  std::size_t have = buffer_.size() - start_;
+  if (have >= n) return;
+  // Compact, then make room for at least the missing bytes (and a little more: the usual reply
+  // then arrives in one recv).
+  if (start_ > 0) {
+    buffer_.erase(0, start_);
+    start_ = 0;
+  }
+  const std::size_t want = std::max<std::size_t>(n, 16384);
+  if (buffer_.capacity() < want) buffer_.reserve(want);
+  while (have < n) {
+    const std::size_t old = buffer_.size();
+    const std::size_t room = std::max(n, std::min<std::size_t>(buffer_.capacity(), std::max<std::size_t>(n, 65536))) - old;
+    buffer_.resize(old + room);
+    const ssize_t r = ::recv(fd_, buffer_.data() + old, room, 0);
+    if (r > 0) {
+      buffer_.resize(old + static_cast<std::size_t>(r));
+      have += static_cast<std::size_t>(r);
+      continue;
+    }
+    buffer_.resize(old);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) throw TimeoutError("receiving: timeout");
+    if (r == 0) throw ConnectionClosedError("receiving: not enough data");
+    throw ConnectionClosedError("receiving: connection lost: " + errno_text(errno));
+  }
+}
+
+Message Connection::receive(std::size_t max_message_size, const std::optional<std::string>& hmac_key) {
+  fill(protocol_probe_size);
+  const std::uint16_t protocol = detect_protocol(std::string_view(buffer_).substr(start_, protocol_probe_size));
+  const std::size_t hsize = header_size(protocol);
+  fill(hsize);
+  const Header header = parse_header(std::string_view(buffer_).substr(start_, hsize), max_message_size);
+  fill(hsize + header.body_size());
+  Message m = decode_body(header, std::string_view(buffer_).substr(start_ + hsize, header.body_size()), hmac_key);
+  start_ += hsize + header.body_size();
+  if (start_ == buffer_.size()) {
+    start_ = 0;
+    buffer_.clear();
+    if (buffer_.capacity() > (1u << 20)) buffer_.shrink_to_fit();  // do not keep a big message's room
+  }
+  return m;
+}
+
+std::string Connection::local_address() const {
+  if (fd_ < 0) return {};
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
+  return address_text(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+// =============================================================================================
+// MessageServer
+// =============================================================================================
+
+namespace {
+
+using Socket = asio::generic::stream_protocol::socket;
+using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
+
+}  // namespace
+
+class MessageServer::Impl {
+ public:
+  class Conn;
+
+  Impl(ServerOptions options, MessageHandler& handler)
+      : options_(std::move(options)), handler_(handler), work_(asio::make_work_guard(ctx_)) {
+    if (options_.multiplex) {
+      options_.threads_min = options_.threads_max = 1;
+    }
+    options_.threads_max = std::max<std::size_t>(options_.threads_max, 1);
+    options_.threads_min = std::clamp<std::size_t>(options_.threads_min, 1, options_.threads_max);
+    if (options_.connected_socket) {
+      host_ = "";
+      return;
+    }
+    open_acceptor();
+  }
+
+  ~Impl() {
+    shutdown();
+    join();
+    if (options_.unixsocket && !options_.unixsocket->empty() && (*options_.unixsocket)[0] != '\0') {
+      ::unlink(options_.unixsocket->c_str());
+    }
+  }
+
+  const std::string& host() const { return host_; }
+  int port() const { return port_; }
+
+  std::string location() const {
+    if (options_.connected_socket) return "./u:<<not-bound>>";
+    if (options_.unixsocket) return "./u:" + *options_.unixsocket;
+    if (host_.find(':') != std::string::npos) return "[" + host_ + "]:" + std::to_string(port_);
+    return host_ + ":" + std::to_string(port_);
+  }
+
+  void start_serving();
+
+  void run() {
+    start_serving();
+    {
+      std::lock_guard lock(threads_mutex_);
+      while (threads_.size() + 1 < options_.threads_min) spawn_locked();
+      ++running_threads_;
+    }
+    run_loop();
+  }
+
+  void start() {
+    start_serving();
+    std::lock_guard lock(threads_mutex_);
+    while (threads_.size() < options_.threads_min) spawn_locked();
+  }
+
+  void shutdown();
+
+  bool running() const { return started_ && !stopping_; }
+
+  void post(std::function<void()> f) { asio::post(ctx_, std::move(f)); }
+
+  std::size_t connection_count() const {
+    std::lock_guard lock(conns_mutex_);
+    return conns_.size();
+  }
+
+  void check_timeouts();
+
+  void join() {
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard lock(threads_mutex_);
+      threads.swap(threads_);
+    }
+    for (auto& t : threads) {
+      if (t.get_id() == std::this_thread::get_id()) {
+        t.detach();
+      } else if (t.joinable()) {
+        t.join();
+      }
+    }
+  }
+
+  // A handler is about to run: grow the pool if every thread is busy (thread server type).
+  void enter_handler() {
+    const std::size_t busy = ++busy_threads_;
+    if (busy >= running_threads_.load() && running_threads_.load() < options_.threads_max && !stopping_) {
+      std::lock_guard lock(threads_mutex_);
+      if (running_threads_.load() < options_.threads_max) spawn_locked();
+    }
+  }
+  void leave_handler() { --busy_threads_; }
+
+  void add(const std::shared_ptr<Conn>& c);
+  void remove(std::uint64_t id) {
+    std::lock_guard lock(conns_mutex_);
+    conns_.erase(id);
+  }
+
+  asio::io_context& ctx() { return ctx_; }
+  const ServerOptions& options() const { return options_; }
+  MessageHandler& handler() { return handler_; }
+  std::uint64_t next_id() { return ++last_id_; }
+
+ private:
+  void spawn_locked() {
+    ++running_threads_;
+    threads_.emplace_back([this] { run_loop(); });
+  }
+
+  void run_loop() {
+    for (;;) {
+      try {
+        ctx_.run();
+        break;
+      } catch (const std::exception& e) {
+        log::logger("pyrocpp.transport")->error("uncaught exception in the server loop: {}", e.what());
+      }
+    }
+    --running_threads_;
+  }
+
+  void open_acceptor();
+  void accept();
+
+  ServerOptions options_;
+  MessageHandler& handler_;
+  asio::io_context ctx_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  Acceptor acceptor_{ctx_};
+  std::string host_;
+  int port_ = 0;
+
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::uint64_t> last_id_{0};
+
+  mutable std::mutex conns_mutex_;
+  std::unordered_map<std::uint64_t, std::weak_ptr<Conn>> conns_;  // guarded by conns_mutex_
+
+  std::mutex threads_mutex_;
+  std::vector<std::thread> threads_;  // guarded by threads_mutex_
+  std::atomic<std::size_t> running_threads_{0};
+  std::atomic<std::size_t> busy_threads_{0};
+};
+
+// One client connection. Reads when the socket is readable (no buffer is held while idle),
+// handles each complete message on the thread that read it, writes the reply, and only then
+// looks at the next message: replies leave in request order. All work on a connection runs on
+// its strand.
+class MessageServer::Impl::Conn final : public Session, public std::enable_shared_from_this<Conn> {
+ public:
+  Conn(Impl& server, Socket socket, std::string peer, bool handshake_done)
+      : user_socket_(handshake_done),
+        server_(server),
+        strand_(asio::make_strand(server.ctx())),
+        socket_(std::move(socket)),
+        id_(server.next_id()),
+        peer_(std::move(peer)),
+        handshake_done_(handshake_done) {
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+  }
+
+  // Session
+  std::uint64_t id() const noexcept override { return id_; }
+  const std::string& peer_address() const noexcept override { return peer_; }
+  std::uint16_t protocol() const noexcept override { return protocol_; }
+  bool handshake_done() const noexcept override { return handshake_done_; }
+  void set_handshake_done() noexcept override { handshake_done_ = true; }
+  void close_after_reply() noexcept override { close_after_reply_ = true; }
+  std::shared_ptr<void>& user_data() noexcept override { return user_data_; }
+  ResourceTracker& resources() noexcept override { return resources_; }
+
+  void start() {
+    asio::dispatch(strand_, [self = shared_from_this()] {
+      try {
+        self->server_.handler().on_open(*self);
+      } catch (const std::exception& e) {
+        log::logger("pyrocpp.transport")->warn("on_open failed: {}", e.what());
+      }
+      self->wait_readable();
+    });
+  }
+
+  // From any thread: close once the strand is free (after a running handler).
+  void request_close() {
+    asio::post(strand_, [self = shared_from_this()] { self->close(); });
+  }
+
+  void check_timeout() {
+    asio::post(strand_, [self = shared_from_this()] {
+      if (self->timeout_due()) self->close();
+    });
+  }
+
+ private:
+  double timeout() const { return server_.options().socket.timeout; }
+
+  bool timeout_due() const {
+    return timeout() > 0 && !closed_ && !handling_ &&
+           std::chrono::steady_clock::now() - last_activity_ > std::chrono::duration<double>(timeout());
+  }
+
+  void wait_readable() {
+    if (closed_) return;
+    if (timeout() > 0) arm_timer();
+    socket_.async_wait(Socket::wait_read,
+                       asio::bind_executor(strand_, [self = shared_from_this()](const boost::system::error_code& ec) {
+                         self->on_readable(ec);
+                       }));
+  }
+
+  void arm_timer() {
+    if (!timer_) timer_ = std::make_unique<asio::steady_timer>(strand_);
+    timer_->expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(timeout())));
+    timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec && self->timeout_due()) self->close();
+    });
+  }
+
+  void on_readable(const boost::system::error_code& ec) {
+    if (closed_) return;
+    if (ec) {
+      close();
+      return;
+    }
+    // Read what is there (the socket is non-blocking).
+    for (;;) {
+      if (in_.size() - in_end_ < 4096) {
+        in_.resize(std::max<std::size_t>(in_.size() * 2, in_end_ + 16384));
+      }
+      boost::system::error_code rec;
+      const std::size_t n = socket_.read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_), rec);
+      if (rec == asio::error::would_block || rec == asio::error::try_again) break;
+      if (rec || n == 0) {
+        close();
+        return;
+      }
+      in_end_ += n;
+      last_activity_ = std::chrono::steady_clock::now();
+      if (in_end_ < in_.size()) break;  // drained
+    }
+    process();
+  }
+
+  // Handles the complete messages in the buffer; then waits for more data or a write.
+  void process() {
+    while (!closed_) {
+      const std::size_t avail = in_end_ - in_start_;
+      const std::string_view data(in_.data() + in_start_, avail);
+      if (avail < protocol_probe_size) break;
+      std::size_t hsize = 0;
+      Header header{};
+      try {
+        const std::uint16_t version = detect_protocol(data.substr(0, protocol_probe_size));
+        if (protocol_ == 0) {
+          protocol_ = version;
+        } else if (version != protocol_) {
+          throw ProtocolError("invalid protocol version: " + std::to_string(version));
+        }
+        hsize = header_size(version);
+        if (avail < hsize) break;
+        header = parse_header(data.substr(0, hsize), server_.options().max_message_size);
+        if (handshake_done_) {
+          check_type(header, {MessageType::invoke, MessageType::ping});
+        } else {
+          check_type(header, {MessageType::connect});
+        }
+      } catch (const PyroError& e) {
+        bad_input(e);
+        return;
+      }
+      if (avail < hsize + header.body_size()) {
+        // make room for the whole body now that the header is known to be acceptable
+        const std::size_t need = in_start_ + hsize + header.body_size();
+        if (in_.size() < need) in_.resize(need);
+        break;
+      }
+      Message message;
+      try {
+        message = decode_body(header, data.substr(hsize, header.body_size()), server_.options().hmac_key);
+      } catch (const PyroError& e) {
+        bad_input(e);
+        return;
+      }
+      in_start_ += hsize + header.body_size();
+      if (!handle(message)) return;  // a write is in flight, or the connection closed
+    }
+    if (closed_) return;
+    compact();
+    wait_readable();
+  }
+
+  // Runs the handler; returns false when processing continues later (async write) or stopped.
+  bool handle(Message& message) {
+    std::optional<Message> reply;
+    handling_ = true;
+    server_.enter_handler();
+    try {
+      reply = server_.handler().on_message(*this, message);
+    } catch (const std::exception& e) {
+      log::logger("pyrocpp.transport")->debug("closing connection {}: {}", peer_, e.what());
+      server_.leave_handler();
+      handling_ = false;
+      close();
+      return false;
+    }
+    server_.leave_handler();
+    handling_ = false;
+    last_activity_ = std::chrono::steady_clock::now();
+    if (!reply) {
+      if (close_after_reply_) {
+        close();
+        return false;
+      }
+      return true;
+    }
+    return send(*reply);
+  }
+
+  // Input that is not a valid message for this point of the conversation. Before the handshake
+  // Pyro answers with a CONNECTFAIL (marshal, seq 0) carrying the error text; afterwards, and
+  // for an oversized message in protocol 48, it just closes.
+  void bad_input(const PyroError& e) {
+    log::logger("pyrocpp.transport")->debug("bad input from {}: {}", peer_, e.what());
+    const bool pyro4_too_large = protocol_ == protocol_48 && dynamic_cast<const MessageTooLargeError*>(&e);
+    if (handshake_done_ || pyro4_too_large || dynamic_cast<const SecurityError*>(&e)) {
+      close();
+      return;
+    }
+    close_after_reply_ = true;
+    send(connect_fail_for_bad_input(protocol_ == 0 ? protocol_502 : protocol_, e.what()));
+  }
+
+  bool send(const Message& reply) {
+    out_.clear();
+    try {
+      EncodeSettings settings;
+      settings.max_message_size = server_.options().max_message_size;
+      settings.hmac_key = server_.options().hmac_key ? &*server_.options().hmac_key : nullptr;
+      encode_message(reply, out_, settings);
+    } catch (const std::exception& e) {
+      log::logger("pyrocpp.transport")->warn("cannot send reply to {}: {}", peer_, e.what());
+      close();
+      return false;
+    }
+    // Try to write it all now (the common case); otherwise finish asynchronously.
+    boost::system::error_code ec;
+    const std::size_t n = socket_.write_some(asio::buffer(out_), ec);
+    if (!ec && n == out_.size()) return after_write();
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+      close();
+      return false;
+    }
+    const std::size_t done = ec ? 0 : n;
+    asio::async_write(socket_, asio::buffer(out_.data() + done, out_.size() - done),
+                      asio::bind_executor(strand_, [self = shared_from_this()](const boost::system::error_code& wec,
+                                                                               std::size_t) {
+                        if (wec) {
+                          self->close();
+                          return;
+                        }
+                        if (self->after_write()) self->process();
+                      }));
+    return false;
+  }
+
+  bool after_write() {
+    if (out_.capacity() > (1u << 20)) std::string().swap(out_);
+    if (close_after_reply_) {
+      close();
+      return false;
+    }
+    return true;
+  }
+
+  void compact() {
+    if (in_start_ == in_end_) {
+      in_start_ = in_end_ = 0;
+      // an idle connection keeps no buffer
+      if (in_.size() > 0) std::string().swap(in_);
+    } else if (in_start_ > 0) {
+      std::memmove(in_.data(), in_.data() + in_start_, in_end_ - in_start_);
+      in_end_ -= in_start_;
+      in_start_ = 0;
+    }
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ec;
+    if (timer_) timer_->cancel();
+    // a connected socket belongs to the user: only our duplicate of it is closed
+    if (!user_socket_) socket_.shutdown(Socket::shutdown_both, ec);
+    socket_.close(ec);
+    std::string().swap(in_);
+    std::string().swap(out_);
+    server_.remove(id_);
+    server_.handler().on_close(*this);
+    resources_.close_all();
+    user_data_.reset();
+  }
+
+  const bool user_socket_;
+  Impl& server_;
+  asio::strand<asio::io_context::executor_type> strand_;
+  Socket socket_;
+  std::unique_ptr<asio::steady_timer> timer_;
+  const std::uint64_t id_;
+  const std::string peer_;
+  std::uint16_t protocol_ = 0;
+  bool handshake_done_;
+  bool close_after_reply_ = false;
+  bool closed_ = false;
+  bool handling_ = false;
+  std::string in_;
+  std::size_t in_start_ = 0, in_end_ = 0;
+  std::string out_;
+  std::shared_ptr<void> user_data_;
+  ResourceTracker resources_;
+  std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();
+};
+
+void MessageServer::Impl::start_serving() {
+  bool expected = false;
+  if (!started_.compare_exchange_strong(expected, true)) return;
+  if (options_.connected_socket) {
+    Socket socket(ctx_);
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    ::getsockname(*options_.connected_socket, reinterpret_cast<sockaddr*>(&ss), &len);
+    const int family = ss.ss_family == 0 ? AF_UNIX : ss.ss_family;
+    socket.assign(asio::generic::stream_protocol(family, SOCK_STREAM), ::dup(*options_.connected_socket));
+    auto conn = std::make_shared<Conn>(*this, std::move(socket), "<<connected-socket>>", true);
+    add(conn);
+    conn->start();
+  } else {
+    accept();
+  }
+}
+
+void MessageServer::Impl::shutdown() {
+  bool expected = false;
+  if (!stopping_.compare_exchange_strong(expected, true)) return;
+  asio::post(ctx_, [this] {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+  });
+  std::vector<std::shared_ptr<Conn>> conns;
+  {
+    std::lock_guard lock(conns_mutex_);
+    for (auto& [id, weak] : conns_) {
+      if (auto c = weak.lock()) conns.push_back(std::move(c));
+    }
+  }
+  for (auto& c : conns) c->request_close();
+  work_.reset();
+}
+
+void MessageServer::Impl::check_timeouts() {
+  std::vector<std::shared_ptr<Conn>> conns;
+  {
+    std::lock_guard lock(conns_mutex_);
+    for (auto& [id, weak] : conns_) {
+      if (auto c = weak.lock()) conns.push_back(std::move(c));
+    }
+  }
+  for (auto& c : conns) c->check_timeout();
+}
+
+void MessageServer::Impl::add(const std::shared_ptr<Conn>& c) {
+  std::lock_guard lock(conns_mutex_);
+  conns_.emplace(c->id(), c);
+}
+
+void MessageServer::Impl::open_acceptor() {
+  boost::system::error_code ec;
+  if (options_.unixsocket) {
+    const std::string& name = *options_.unixsocket;
+    if (name.empty()) throw CommunicationError("invalid unix socket name");
+    if (name[0] != '\0') {
+      struct stat st{};
+      if (::stat(name.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(name.c_str());
+    }
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (name.size() >= sizeof addr.sun_path) throw CommunicationError("unix socket name too long: " + name);
+    std::memcpy(addr.sun_path, name.data(), name.size());
+    const auto len = offsetof(sockaddr_un, sun_path) + name.size() + (name[0] == '\0' ? 0 : 1);
+    const asio::generic::stream_protocol::endpoint ep(&addr, len);
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw CommunicationError("cannot bind to unix socket " + name + ": " + ec.message());
+    host_ = "";
+    return;
+  }
+  // TCP: Pyro binds "localhost" to the loopback address of the preferred family and keeps the
+  // name as given for the URIs; an empty host binds every interface.
+  std::string bind_host = options_.host;
+  asio::ip::tcp::endpoint endpoint;
+  if (bind_host.empty()) {
+    endpoint = asio::ip::tcp::endpoint(options_.socket.prefer_ip_version == 6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(),
+                                       static_cast<unsigned short>(options_.port));
+  } else {
+    asio::ip::tcp::resolver resolver(ctx_);
+    auto results = resolver.resolve(bind_host, std::to_string(options_.port), ec);
+    if (ec) throw CommunicationError("cannot bind to ('" + bind_host + "', " + std::to_string(options_.port) + "): " + ec.message());
+    bool found = false;
+    for (const auto& r : results) {
+      const auto& ep = r.endpoint();
+      if (options_.socket.prefer_ip_version == 4 && !ep.address().is_v4()) continue;
+      if (options_.socket.prefer_ip_version == 6 && !ep.address().is_v6()) continue;
+      if (!found || (options_.socket.prefer_ip_version == 0 && ep.address().is_v4() && !endpoint.address().is_v4())) {
+        endpoint = ep;
+      }
+      found = true;
+    }
+    if (!found) throw CommunicationError("cannot bind to " + bind_host + ": no address of the preferred IP version");
+  }
+  const asio::generic::stream_protocol::endpoint gep(endpoint.data(), endpoint.size());
+  acceptor_.open(gep.protocol(), ec);
+  if (!ec && options_.socket.reuse) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(gep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw CommunicationError("cannot bind to ('" + endpoint.address().to_string() + "', " +
+                             std::to_string(options_.port) + "): " + ec.message());
+  }
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  ::getsockname(acceptor_.native_handle(), reinterpret_cast<sockaddr*>(&ss), &len);
+  port_ = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
+                                   : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  if (bind_host.empty()) {
+    const std::string text = address_text(reinterpret_cast<sockaddr*>(&ss), len);
+    host_ = text.front() == '[' ? text.substr(1, text.find(']') - 1) : text.substr(0, text.rfind(':'));
+  } else {
+    host_ = bind_host;
+  }
+}
+
+void MessageServer::Impl::accept() {
+  acceptor_.async_accept([this](const boost::system::error_code& ec, Socket socket) {
+    if (stopping_) return;
+    if (!ec) {
+      boost::system::error_code oec;
+      std::string peer;
+      sockaddr_storage ss{};
+      socklen_t len = sizeof ss;
+      if (::getpeername(socket.native_handle(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+        peer = address_text(reinterpret_cast<sockaddr*>(&ss), len);
+      }
+      if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+        if (options_.socket.nodelay) set_int_option(socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, 1);
+        set_int_option(socket.native_handle(), SOL_SOCKET, SO_KEEPALIVE, 1);
+      }
+      ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
+      auto conn = std::make_shared<Conn>(*this, std::move(socket), std::move(peer), false);
+      add(conn);
+      conn->start();
+    } else if (ec == asio::error::operation_aborted) {
+      return;
+    } else {
+      log::logger("pyrocpp.transport")->warn("accept failed: {}", ec.message());
+      if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
+        // out of file descriptors: back off a little instead of spinning
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+    accept();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+MessageServer::MessageServer(ServerOptions options, MessageHandler& handler)
+    : impl_(std::make_unique<Impl>(std::move(options), handler)) {}
+
+MessageServer::~MessageServer() = default;
+
+const std::string& MessageServer::host() const noexcept { return impl_->host(); }
+int MessageServer::port() const noexcept { return impl_->port(); }
+std::string MessageServer::location() const { return impl_->location(); }
+void MessageServer::run() { impl_->run(); }
+void MessageServer::start() { impl_->start(); }
+void MessageServer::shutdown() { impl_->shutdown(); }
+bool MessageServer::running() const noexcept { return impl_->running(); }
+void MessageServer::post(std::function<void()> f) { impl_->post(std::move(f)); }
+std::size_t MessageServer::connection_count() const { return impl_->connection_count(); }
+void MessageServer::check_timeouts() { impl_->check_timeouts(); }
+
+}  // namespace pyro

@@ -84,5 +84,10 @@ class OverflowError : public std::range_error {
  public:
   using std::range_error::range_error;
 };
+// A name that is not there or not exposed (Python's AttributeError).
+class AttributeError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 }  // namespace pyro
