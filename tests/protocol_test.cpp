@@ -9,7 +9,9 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <sys/wait.h>
 #include <typeinfo>
+#include <unistd.h>
 #include <vector>
 #include <zlib.h>
 
@@ -1021,6 +1023,27 @@ TEST(ProtocolCorrelationId, NewIdsAreRandomVersion4Uuids) {
   const std::string text = pyro::correlation_id_text(a);
   EXPECT_EQ(text.size(), 36u);
   EXPECT_EQ(text[14], '4');
+}
+
+TEST(ProtocolCorrelationId, AForkedChildDrawsOtherIdsThanItsParent) {
+  (void)pyro::new_correlation_id();  // the parent's pool now holds unused random bytes
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const CorrelationId id = pyro::new_correlation_id();
+    const ssize_t written = write(fds[1], id.data(), id.size());
+    _exit(written == static_cast<ssize_t>(id.size()) ? 0 : 1);
+  }
+  CorrelationId from_child{};
+  ASSERT_EQ(read(fds[0], from_child.data(), from_child.size()),
+            static_cast<ssize_t>(from_child.size()));
+  int status = 0;
+  waitpid(child, &status, 0);
+  close(fds[0]);
+  close(fds[1]);
+  EXPECT_NE(from_child, pyro::new_correlation_id());
 }
 
 TEST(ProtocolCorrelationId, TextIsCanonicalLowercase) {

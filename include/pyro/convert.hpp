@@ -33,7 +33,7 @@
 
 namespace pyro {
 
-namespace detail {
+namespace detail::adl {
 // Looked up from here, an unqualified to_value/from_value finds the overloads in namespace pyro
 // (Value& is an argument) and in the namespace of the user's type, never this poison pill.
 void to_value() = delete;
@@ -56,17 +56,17 @@ template <class T>
 void adl_from_value(const Value& in, T& out) {
   from_value(in, out);
 }
-}  // namespace detail
+}  // namespace detail::adl
 
 // The one place the library converts through. The primary template forwards to the ADL pair;
 // specialize it for types you do not own.
 template <class T>
 struct Converter {
-  static void to_value(Value& out, const T& in) requires detail::AdlToValue<T> {
-    detail::adl_to_value(out, in);
+  static void to_value(Value& out, const T& in) requires detail::adl::AdlToValue<T> {
+    detail::adl::adl_to_value(out, in);
   }
-  static void from_value(const Value& in, T& out) requires detail::AdlFromValue<T> {
-    detail::adl_from_value(in, out);
+  static void from_value(const Value& in, T& out) requires detail::adl::AdlFromValue<T> {
+    detail::adl::adl_from_value(in, out);
   }
 };
 

@@ -219,8 +219,8 @@ void check_type(const Header& header, std::initializer_list<MessageType> expecte
 
 // Decodes the body (body_size() bytes after the header): annotation chunks, Pyro4's HMAC check,
 // CORR, decompression. hmac_key (48 only, ignored for 502; empty counts as none, as in Pyro4)
-// must match the sender's. max_payload_size (0 = unlimited) bounds the decompressed payload, so
-// a small zlib bomb cannot exhaust memory (Pyro has no such limit). Throws:
+// must match the sender's. max_payload_size (0 = unlimited) bounds what decompression may
+// produce, so a small zlib bomb cannot exhaust memory (Pyro has no such limit). Throws:
 //   ProtocolError("payload length doesn't match message header"),
 //   ProtocolError("annotation chunk length exceeds remaining data") (also for a chunk header
 //     cut short, as in Pyro5),

@@ -1,0 +1,204 @@
+// Proxy: connection life cycle, timeouts, connection loss, automatic retry and reconnect,
+// ownership, and every transport (TCP v4/v6, Unix socket, socketpair). Servers are C++ daemons
+// in-process, or the pyro-echoserver program in a child process when it must be killed.
+#include "pyro/client.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "pyro/server.hpp"
+#include "support/process.hpp"
+
+namespace pyro {
+namespace {
+
+template <class F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+struct Service {
+  int add(int a, int b) { return a + b; }
+  std::string slow(double seconds) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    return "done";
+  }
+};
+
+Exposed<Service> service_exposure() {
+  return Exposed<Service>("Service").method("add", &Service::add).method("slow", &Service::slow);
+}
+
+Config local_config() {
+  Config c = Config::defaults();
+  c.host = "127.0.0.1";
+  return c;
+}
+
+TEST(Proxy, ConnectsLazilyAndReleases) {
+  const Config c = local_config();
+  Daemon d(DaemonOptions{}, c);
+  const Uri u = d.expose(std::make_shared<Service>(), "svc", service_exposure());
+  d.start();
+  Proxy p(u, c);
+  EXPECT_FALSE(p.connected());
+  EXPECT_EQ(p.call<int>("add", 1, 2), 3);
+  EXPECT_TRUE(p.connected());
+  p.release();
+  EXPECT_FALSE(p.connected());
+  EXPECT_EQ(p.call<int>("add", 2, 2), 4);  // connects again
+  EXPECT_FALSE(p.bind());
+}
+
+TEST(Proxy, RefusedConnectionsGivePyrosMessage) {
+  Proxy p("PYRO:x@127.0.0.1:1", local_config());
+  EXPECT_EQ(error_of([&] { p.bind(); }), "cannot connect to ('127.0.0.1', 1): [Errno 111] Connection refused");
+  EXPECT_THROW(p.bind(), CommunicationError);
+}
+
+TEST(Proxy, TimesOutAndRecoversOnTheNextCall) {
+  const Config c = local_config();
+  Daemon d(DaemonOptions{}, c);
+  const Uri u = d.expose(std::make_shared<Service>(), "svc", service_exposure());
+  d.start();
+  Proxy p(u, c);
+  p.set_timeout(0.2);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(error_of([&] { p.call("slow", 2.0); }), "receiving: timeout");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_FALSE(p.connected());  // Pyro closes after a communication error
+  EXPECT_EQ(p.call<int>("add", 1, 1), 2);
+}
+
+TEST(Proxy, ReportsALostConnectionAndReconnectsToARestartedServer) {
+  testing::raise_fd_limit();
+  const int port = testing::free_port();
+  const std::string uri = "PYRO:test.echoserver@127.0.0.1:" + std::to_string(port);
+  auto server = std::make_unique<testing::ChildProcess>(
+      PYRO_ECHOSERVER, std::vector<std::string>{"-H", "127.0.0.1", "-p", std::to_string(port), "-q"});
+  ASSERT_TRUE(testing::ChildProcess::wait_for_port(port));
+  Proxy p(uri, local_config());
+  EXPECT_EQ(p.call<std::string>("echo", "hi"), "hi");
+  // kill the server in the middle of a slow call
+  std::thread killer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    server->kill(SIGKILL);
+  });
+  EXPECT_THROW(p.call("slow"), ConnectionClosedError);
+  killer.join();
+  EXPECT_THROW(p.call("echo", "x"), CommunicationError);  // nobody listens
+  server = std::make_unique<testing::ChildProcess>(
+      PYRO_ECHOSERVER, std::vector<std::string>{"-H", "127.0.0.1", "-p", std::to_string(port), "-q"});
+  ASSERT_TRUE(testing::ChildProcess::wait_for_port(port));
+  EXPECT_EQ(p.call<std::string>("echo", "again"), "again");  // transparently reconnected
+}
+
+TEST(Proxy, RetriesACallOnAFreshConnectionWithMaxRetries) {
+  testing::raise_fd_limit();
+  const int port = testing::free_port();
+  const std::string uri = "PYRO:test.echoserver@127.0.0.1:" + std::to_string(port);
+  auto server = std::make_unique<testing::ChildProcess>(
+      PYRO_ECHOSERVER, std::vector<std::string>{"-H", "127.0.0.1", "-p", std::to_string(port), "-q"});
+  ASSERT_TRUE(testing::ChildProcess::wait_for_port(port));
+  Proxy p(uri, local_config());
+  EXPECT_EQ(p.call<std::string>("echo", "1"), "1");
+  // the server goes away and comes back while the proxy still holds its old connection
+  server->kill(SIGKILL);
+  server = std::make_unique<testing::ChildProcess>(
+      PYRO_ECHOSERVER, std::vector<std::string>{"-H", "127.0.0.1", "-p", std::to_string(port), "-q"});
+  ASSERT_TRUE(testing::ChildProcess::wait_for_port(port));
+  p.set_max_retries(1);
+  EXPECT_EQ(p.call<std::string>("echo", "2"), "2");  // the first attempt fails, the retry works
+}
+
+TEST(Proxy, ReconnectGivesUpAfterItsTries) {
+  Proxy p("PYRO:x@127.0.0.1:1", local_config());
+  EXPECT_EQ(error_of([&] { p.reconnect(1); }), "failed to reconnect");
+  EXPECT_THROW(p.reconnect(1), ConnectionClosedError);
+}
+
+TEST(Proxy, BelongsToOneThreadUntilHandedOver) {
+  const Config c = local_config();
+  Daemon d(DaemonOptions{}, c);
+  const Uri u = d.expose(std::make_shared<Service>(), "svc", service_exposure());
+  d.start();
+  Proxy p(u, c);
+  std::string error;
+  std::thread([&] { error = error_of([&] { p.call("add", 1, 2); }); }).join();
+  EXPECT_EQ(error, "the calling thread is not the owner of this proxy, create a new proxy in this thread or "
+                   "transfer ownership.");
+  int result = 0;
+  std::thread([&] {
+    p.claim_ownership();
+    result = p.call<int>("add", 1, 2);
+  }).join();
+  EXPECT_EQ(result, 3);
+  Proxy moved = std::move(p);  // moving hands it to whichever thread uses it next
+  std::thread([&] { result = moved.call<int>("add", 2, 2); }).join();
+  EXPECT_EQ(result, 4);
+}
+
+TEST(Proxy, WorksOverIpv6) {
+  Config c = local_config();
+  c.host = "::1";
+  try {
+    Daemon d(DaemonOptions{}, c);
+    const Uri u = d.expose(std::make_shared<Service>(), "svc", service_exposure());
+    EXPECT_EQ(*u.host(), "::1");
+    EXPECT_TRUE(u.str().find("@[::1]:") != std::string::npos);
+    d.start();
+    Proxy p(u, c);
+    EXPECT_EQ(p.call<int>("add", 3, 4), 7);
+    EXPECT_TRUE(p.local_address().starts_with("[::1]:"));
+  } catch (const CommunicationError& e) {
+    GTEST_SKIP() << "no IPv6 loopback here: " << e.what();
+  }
+}
+
+TEST(Proxy, WorksOverUnixSockets) {
+  const auto path = std::filesystem::temp_directory_path() / ("pyrocpp-test-" + std::to_string(::getpid()) + ".sock");
+  {
+    DaemonOptions o;
+    o.unixsocket = path.string();
+    Daemon d(o, local_config());
+    const Uri u = d.expose(std::make_shared<Service>(), "svc", service_exposure());
+    EXPECT_EQ(u.str(), "PYRO:svc@./u:" + path.string());
+    d.start();
+    Proxy p(u, local_config());
+    EXPECT_EQ(p.call<int>("add", 5, 6), 11);
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));  // removed when the daemon closes
+}
+
+TEST(Proxy, WorksOverAnAlreadyConnectedSocketPair) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  {
+    DaemonOptions o;
+    o.connected_socket = fds[0];
+    Daemon d(o, local_config());
+    d.expose(std::make_shared<Service>(), "svc", service_exposure());
+    EXPECT_EQ(d.location(), "./u:<<not-bound>>");
+    d.start();
+    Proxy p = Proxy::on_connected_socket(fds[1], "svc", local_config());
+    EXPECT_EQ(p.call<int>("add", 20, 22), 42);
+    EXPECT_TRUE(p.methods().contains("add"));
+  }
+  // the sockets belong to the user: still open
+  EXPECT_EQ(::fcntl(fds[0], F_GETFD), 0);
+  EXPECT_EQ(::fcntl(fds[1], F_GETFD), 0);
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+}  // namespace
+}  // namespace pyro

@@ -1,0 +1,227 @@
+// The server side of the transport against bad input and bad peers: garbage, wrong protocol
+// versions, forged sizes, unknown serializers, clients that vanish mid-call, slow clients under
+// COMMTIMEOUT, idle connections. Every case is answered as Pyro answers it (a CONNECTFAIL before
+// the handshake, a silent close after it) while other clients keep being served.
+#include "pyro/transport.hpp"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "pyro/client.hpp"
+#include "pyro/serializer.hpp"
+#include "pyro/server.hpp"
+
+namespace pyro {
+namespace {
+
+struct Service {
+  int add(int a, int b) { return a + b; }
+  std::string slow(double seconds) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    return "done";
+  }
+};
+
+// A raw TCP client that writes bytes and reads whatever comes back until the server closes.
+class RawClient {
+ public:
+  explicit RawClient(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<unsigned short>(port));
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw std::runtime_error("connect");
+  }
+  ~RawClient() { ::close(fd_); }
+  void send(std::string_view bytes) { ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL); }
+  // Everything received until EOF or the time limit; closed() tells which.
+  std::string read_until_closed(std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+    std::string out;
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 20) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) {
+        closed_ = true;
+        break;
+      }
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+    return out;
+  }
+  bool closed() const { return closed_; }
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+  bool closed_ = false;
+};
+
+class TransportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_ = Config::defaults();
+    config_.host = "127.0.0.1";
+    daemon_ = std::make_unique<Daemon>(DaemonOptions{}, config_);
+    uri_ = daemon_->expose(std::make_shared<Service>(), "svc",
+                           Exposed<Service>().method("add", &Service::add).method("slow", &Service::slow));
+    daemon_->start();
+    port_ = static_cast<int>(*uri_.port());
+    bystander_ = std::make_unique<Proxy>(uri_, config_);
+    ASSERT_EQ(bystander_->call<int>("add", 1, 1), 2);
+  }
+  // The daemon still serves its other clients.
+  void expect_still_serving() { EXPECT_EQ(bystander_->call<int>("add", 2, 3), 5); }
+
+  std::string connect_message(std::uint16_t serializer_id = 1) {
+    Message m;
+    m.type = MessageType::connect;
+    m.serializer_id = serializer_id;
+    m.payload = serpent_serializer().encode(Value::dict({{"handshake", "hello"}, {"object", "svc"}}));
+    return encode_message(m);
+  }
+  // Reads one message from raw bytes.
+  static Message parse(const std::string& bytes) {
+    const Header h = parse_header(std::string_view(bytes).substr(0, header_size(detect_protocol(bytes))), 0);
+    return decode_body(h, std::string_view(bytes).substr(header_size(h.protocol), h.body_size()));
+  }
+  static std::string connect_fail_text(const std::string& bytes) {
+    const Message m = parse(bytes);
+    EXPECT_EQ(m.type, MessageType::connectfail);
+    return std::string(marshal_serializer().decode(m.payload).as_str());
+  }
+
+  Config config_;
+  std::unique_ptr<Daemon> daemon_;
+  Uri uri_;
+  int port_ = 0;
+  std::unique_ptr<Proxy> bystander_;
+};
+
+TEST_F(TransportTest, AnswersGarbageWithConnectFailAndCloses) {
+  RawClient c(port_);
+  c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string reply = c.read_until_closed();
+  EXPECT_TRUE(c.closed());
+  EXPECT_EQ(connect_fail_text(reply), "invalid data");
+  expect_still_serving();
+}
+
+TEST_F(TransportTest, AnswersAWrongProtocolVersionWithConnectFail) {
+  std::string m = connect_message();
+  m[4] = 0x01;
+  m[5] = static_cast<char>(0xf5);  // 501
+  RawClient c(port_);
+  c.send(m);
+  const std::string reply = c.read_until_closed();
+  EXPECT_TRUE(c.closed());
+  EXPECT_EQ(connect_fail_text(reply), "invalid protocol version: 501");
+  expect_still_serving();
+}
+
+TEST_F(TransportTest, RefusesAHeaderAnnouncingFourGigabytesBeforeReadingIt) {
+  std::string m = connect_message();
+  for (int i = 12; i < 16; ++i) m[static_cast<std::size_t>(i)] = static_cast<char>(0xff);  // data size
+  RawClient c(port_);
+  c.send(m.substr(0, 40));
+  const std::string reply = c.read_until_closed();
+  EXPECT_TRUE(c.closed());
+  EXPECT_EQ(connect_fail_text(reply), "message too large (4294967295, max=1073741824)");
+  expect_still_serving();
+}
+
+TEST_F(TransportTest, RefusesAFirstMessageThatIsNotConnect) {
+  Message m;
+  m.type = MessageType::invoke;
+  m.payload = "x";
+  RawClient c(port_);
+  c.send(encode_message(m));
+  const std::string reply = c.read_until_closed();
+  EXPECT_EQ(connect_fail_text(reply), "invalid msg type 4 received (expected: 1)");
+}
+
+TEST_F(TransportTest, ClosesWithoutReplyOnAnUnknownSerializer) {
+  RawClient c(port_);
+  c.send(connect_message(99));
+  EXPECT_EQ(c.read_until_closed(), "");
+  EXPECT_TRUE(c.closed());
+  expect_still_serving();
+}
+
+TEST_F(TransportTest, ClosesSilentlyOnGarbageAfterTheHandshake) {
+  RawClient c(port_);
+  c.send(connect_message());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  c.send("garbage garbage garbage garbage garbage garbage");
+  const std::string got = c.read_until_closed();
+  EXPECT_TRUE(c.closed());
+  EXPECT_EQ(parse(got).type, MessageType::connectok);  // only the handshake's reply
+  EXPECT_EQ(got.size(), header_size(protocol_502) + parse_header(got.substr(0, 40), 0).body_size());
+  expect_still_serving();
+}
+
+TEST_F(TransportTest, SurvivesAClientKilledInTheMiddleOfACall) {
+  {
+    Proxy victim(uri_, config_);
+    victim.set_timeout(0.1);
+    EXPECT_THROW(victim.call("slow", 0.5), TimeoutError);  // the proxy closes; the call runs on
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // the reply goes to a closed socket
+  expect_still_serving();
+}
+
+TEST(Transport, ClosesIdleAndStalledConnectionsAfterCommTimeout) {
+  Config c = Config::defaults();
+  c.host = "127.0.0.1";
+  c.commtimeout = 0.3;
+  Daemon d(DaemonOptions{}, c);
+  const Uri u = d.expose(std::make_shared<Service>(), "svc", Exposed<Service>().method("add", &Service::add));
+  d.start();
+  // a client that sends half a header and stalls
+  RawClient stalled(static_cast<int>(*u.port()));
+  stalled.send(std::string("PYRO\x01\xf6\x01\x01", 8));
+  const auto start = std::chrono::steady_clock::now();
+  stalled.read_until_closed(std::chrono::seconds(5));
+  EXPECT_TRUE(stalled.closed());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  // an idle, handshaken proxy loses its connection too: its next call fails like Pyro's (no
+  // MAX_RETRIES), the one after reconnects
+  Proxy p(u, c);
+  EXPECT_EQ(p.call<int>("add", 1, 2), 3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  EXPECT_THROW(p.call<int>("add", 2, 2), ConnectionClosedError);
+  EXPECT_EQ(p.call<int>("add", 2, 2), 4);
+}
+
+TEST(Transport, ConnectionReportsPyrosReceiveErrors) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  Connection conn = Connection::adopt(fds[0], true, SocketOptions{});
+  conn.set_timeout(0.1);
+  try {
+    conn.receive(0);
+    FAIL();
+  } catch (const TimeoutError& e) {
+    EXPECT_STREQ(e.what(), "receiving: timeout");
+  }
+  ::send(fds[1], "PYRO", 4, 0);
+  ::close(fds[1]);
+  try {
+    conn.receive(0);
+    FAIL();
+  } catch (const ConnectionClosedError& e) {
+    EXPECT_STREQ(e.what(), "receiving: not enough data");
+  }
+}
+
+}  // namespace
+}  // namespace pyro
