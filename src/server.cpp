@@ -277,7 +277,9 @@ class Daemon::Impl final : public MessageHandler {
 
   // ---- MessageHandler ----------------------------------------------------------------------
 
-  void on_open(Session& session) override { session.user_data() = std::make_shared<SessionState>(); }
+  // Per-connection state is made when a session-mode object first needs it: an idle connection
+  // costs the daemon nothing beyond the transport's part.
+  void on_open(Session&) override {}
 
   void on_close(Session& session) noexcept override {
     try {
@@ -529,6 +531,7 @@ class Daemon::Impl final : public MessageHandler {
       }
       case InstanceMode::percall: return reg.factory();
       case InstanceMode::session: {
+        if (!session.user_data()) session.user_data() = std::make_shared<SessionState>();  // one thread per session
         auto state = std::static_pointer_cast<SessionState>(session.user_data());
         std::lock_guard lock(state->mutex);
         auto& slot = state->instances[reg.id];

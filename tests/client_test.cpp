@@ -202,3 +202,35 @@ TEST(Proxy, WorksOverAnAlreadyConnectedSocketPair) {
 
 }  // namespace
 }  // namespace pyro
+
+namespace pyro {
+namespace {
+
+// Ten thousand connected, idle proxies hold no thread of the daemon: it still answers a new
+// client (the memory they cost is measured by bench/idle_connections).
+TEST(Proxy, TenThousandIdleProxiesDoNotStopTheDaemon) {
+  testing::raise_fd_limit();
+  rlimit r{};
+  ::getrlimit(RLIMIT_NOFILE, &r);
+  const std::size_t wanted = 10000;
+  if (r.rlim_cur < wanted + 200) GTEST_SKIP() << "open-files limit " << r.rlim_cur << " is below " << wanted + 200;
+  const int port = testing::free_port();
+  testing::ChildProcess server(PYRO_ECHOSERVER,
+                               std::vector<std::string>{"-H", "127.0.0.1", "-p", std::to_string(port), "-q"});
+  ASSERT_TRUE(testing::ChildProcess::wait_for_port(port));
+  const Uri uri("PYRO:test.echoserver@127.0.0.1:" + std::to_string(port));
+  std::vector<Proxy> idle;
+  idle.reserve(wanted);
+  for (std::size_t i = 0; i < wanted; ++i) {
+    idle.emplace_back(uri, local_config());
+    idle.back().bind();  // connected and handshaken, then left idle
+  }
+  Proxy fresh(uri, local_config());
+  fresh.set_timeout(10);
+  EXPECT_EQ(fresh.call<std::string>("echo", "still here"), "still here");
+  EXPECT_EQ(idle.front().call<std::string>("echo", "first"), "first");
+  EXPECT_EQ(idle.back().call<std::string>("echo", "last"), "last");
+}
+
+}  // namespace
+}  // namespace pyro

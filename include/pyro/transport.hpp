@@ -151,8 +151,9 @@ class Session {
   virtual void close_after_reply() noexcept = 0;
   // State of the server layer for this connection (instances, streams).
   virtual std::shared_ptr<void>& user_data() noexcept = 0;
-  // The resources tracked for this connection (closed by the transport when it closes).
-  virtual ResourceTracker& resources() noexcept = 0;
+  // The resources tracked for this connection (closed by the transport when it closes); made on
+  // first use.
+  virtual ResourceTracker& resources() = 0;
 };
 
 // What a MessageServer does with messages. Implemented by the Daemon.
