@@ -19,6 +19,14 @@ for entry in index["scenarios"]:
         if m["framing"] != "pyro" or "decoded" not in m.get("payload", {}):
             continue
         data = (vectors / entry["path"] / m["file"]).read_bytes()
+        # whole messages for the header fuzzer; the annotation area (after a byte naming the
+        # protocol: 0 = 502, 1 = 48) for the annotations fuzzer
+        for name, blob in (("fuzz_header", data),
+                           ("fuzz_annotations", bytes([0 if m["header"]["protocol_version"] == 502 else 1]) +
+                            data[(40 if m["header"]["protocol_version"] == 502 else 24):m["payload"]["offset"]])):
+            target = out / name
+            target.mkdir(parents=True, exist_ok=True)
+            (target / ("%s-%s" % (entry["path"].replace("/", "_"), m["file"]))).write_bytes(blob)
         p = m["payload"]
         payload = data[p["offset"]:p["offset"] + p["size"]]
         if p.get("compressed"):

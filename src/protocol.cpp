@@ -539,11 +539,12 @@ bool decode_common(const Header& header, std::string_view body,
       m.correlation_id = id;
       m.correlation_index = corr;
       m.annotations.erase("CORR");
-      m.flags |= flags::corr_id;
     }
   } else {
     m.correlation_id = header.correlation_id;
   }
+  m.flags = static_cast<std::uint16_t>((m.flags & ~flags::corr_id) |
+                                       (m.correlation_id ? flags::corr_id : 0));
 
   if (header.flags & flags::compressed) {
     m.payload = inflate_payload(wire_payload, max_payload_size);

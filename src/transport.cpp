@@ -330,7 +330,8 @@ Message Connection::receive(std::size_t max_message_size, const std::optional<st
   fill(hsize);
   const Header header = parse_header(std::string_view(buffer_).substr(start_, hsize), max_message_size);
   fill(hsize + header.body_size());
-  Message m = decode_body(header, std::string_view(buffer_).substr(start_ + hsize, header.body_size()), hmac_key);
+  Message m = decode_body(header, std::string_view(buffer_).substr(start_ + hsize, header.body_size()), hmac_key,
+                          max_message_size);
   start_ += hsize + header.body_size();
   if (start_ == buffer_.size()) {
     start_ = 0;
@@ -650,7 +651,8 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
       }
       Message message;
       try {
-        message = decode_body(header, data.substr(hsize, header.body_size()), server_.options().hmac_key);
+        message = decode_body(header, data.substr(hsize, header.body_size()), server_.options().hmac_key,
+                              server_.options().max_message_size);
       } catch (const PyroError& e) {
         bad_input(e);
         return;
@@ -931,7 +933,6 @@ void MessageServer::Impl::accept() {
   acceptor_.async_accept([this](const boost::system::error_code& ec, Socket socket) {
     if (stopping_) return;
     if (!ec) {
-      boost::system::error_code oec;
       std::string peer;
       sockaddr_storage ss{};
       socklen_t len = sizeof ss;
