@@ -3,13 +3,13 @@
 // Driven through pyro::Proxy over loopback (port 0), so the client side is exercised too.
 #include "pyro/server.hpp"
 
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "pyro/client.hpp"
 
@@ -38,7 +38,8 @@ struct Thermostat {
     return greeting.value_or("hello") + " " + who;
   }
   std::vector<int> doubled(std::vector<int> xs) {
-    for (auto& x : xs) x *= 2;
+    for (auto& x : xs)
+      x *= 2;
     return xs;
   }
   void fail_value(std::string why) { throw std::invalid_argument("invalid value: " + why); }
@@ -72,7 +73,8 @@ Exposed<Thermostat> thermostat_exposure() {
              d.set("client", ctx.client_address);
              d.set("seq", ctx.seq);
              d.set("serializer", ctx.serializer_id);
-             d.set("correlation", ctx.correlation_id ? correlation_id_text(*ctx.correlation_id) : "");
+             d.set("correlation",
+                   ctx.correlation_id ? correlation_id_text(*ctx.correlation_id) : "");
              const std::string* ann = ctx.annotations.find("XCLI");
              d.set("XCLI", ann ? Value(*ann) : Value());
              current_context().response_annotations.set("XSRV", "reply");
@@ -111,7 +113,8 @@ TEST_F(DaemonTest, CallsExposedMethodsWithTypedResultsInEverySerializer) {
   for (const char* s : {"serpent", "json", "marshal", "msgpack"}) {
     Proxy p = proxy(s);
     EXPECT_EQ(p.call<int>("add", 2, 3), 5) << s;
-    EXPECT_EQ(p.call<std::vector<int>>("doubled", std::vector<int>{1, 2}), (std::vector<int>{2, 4})) << s;
+    EXPECT_EQ(p.call<std::vector<int>>("doubled", std::vector<int>{1, 2}), (std::vector<int>{2, 4}))
+        << s;
     EXPECT_EQ(p.call<std::string>("greet", "you"), "hello you") << s;
     EXPECT_EQ(p.call<std::string>("greet", "you", kw("greeting", "hi")), "hi you") << s;
     EXPECT_EQ(p.call<int>("add", kw("b", 1), kw("a", 10)), 11) << s;
@@ -132,7 +135,8 @@ TEST_F(DaemonTest, RunsOnewayCallsWithoutReply) {
   Proxy p = proxy();
   p.call("reset");
   p.oneway("reset");
-  for (int i = 0; i < 200 && thermostat_->resets < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 200 && thermostat_->resets < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_EQ(p.call<int>("resets"), 2);
 }
 
@@ -188,7 +192,8 @@ TEST_F(DaemonTest, ReportsBadArgumentsAsPythonsTypeError) {
             "Thermostat.add() takes 3 positional arguments but 4 were given");
   EXPECT_EQ(error_of([&] { p.call("add", 1, 2, kw("c", 3)); }),
             "Thermostat.add() got an unexpected keyword argument 'c'");
-  EXPECT_EQ(error_of([&] { p.call("add", "x", 2); }), "Thermostat.add() argument 'a': expected int, got str");
+  EXPECT_EQ(error_of([&] { p.call("add", "x", 2); }),
+            "Thermostat.add() argument 'a': expected int, got str");
   try {
     p.call("add", "x", 2);
   } catch (const RemoteError& e) {
@@ -242,12 +247,13 @@ TEST_F(DaemonTest, GivesTheMethodItsCallContext) {
 TEST_F(DaemonTest, StreamsGeneratorResultsItemByItem) {
   Proxy p = proxy();
   std::vector<int> got;
-  for (const Value& item : p.stream("count", 5)) got.push_back(static_cast<int>(item.as_int()));
+  for (const Value& item : p.stream("count", 5))
+    got.push_back(static_cast<int>(item.as_int()));
   EXPECT_EQ(got, (std::vector<int>{0, 1, 2, 3, 4}));
   RemoteIterator early = p.stream("count", 100);
   EXPECT_EQ(early.next()->as_int(), 0);
   early.close();
-  EXPECT_EQ(p.call<int>("add", 1, 1), 2);  // the connection is still fine
+  EXPECT_EQ(p.call<int>("add", 1, 1), 2);           // the connection is still fine
   EXPECT_THROW(p.call("count", 3), ProtocolError);  // a plain call of a generator
 }
 
@@ -321,8 +327,9 @@ TEST(Daemon, ValidatesHandshakesWithTheHook) {
   ok.bind();
   EXPECT_EQ(ok.handshake_response().at("welcome"), Value(true));
   Proxy bad(u, c);
-  EXPECT_EQ(error_of([&] { bad.bind(); }),
-            "connection to ('127.0.0.1', " + std::to_string(*u.port()) + ") rejected: handshake rejected: bad token");
+  EXPECT_EQ(error_of([&] { bad.bind(); }), "connection to ('127.0.0.1', " +
+                                               std::to_string(*u.port()) +
+                                               ") rejected: handshake rejected: bad token");
   Proxy unknown(d.uri_for("nope"), c);
   EXPECT_THROW(unknown.bind(), CommunicationError);
 }
@@ -340,7 +347,8 @@ TEST(Daemon, SendsProxiesForRegisteredObjectsItReturns) {
   Daemon d(DaemonOptions{}, c);
   auto sub = std::make_shared<Sub>();
   d.expose(sub, "example.sub", Exposed<Sub>().method("whoami", &Sub::whoami));
-  const Uri u = d.expose(std::make_shared<Main>(Main{sub}), "main", Exposed<Main>().method("get", &Main::get));
+  const Uri u = d.expose(std::make_shared<Main>(Main{sub}), "main",
+                         Exposed<Main>().method("get", &Main::get));
   d.start();
   Proxy m(u, c);
   const ProxyState state = m.call<ProxyState>("get");
@@ -368,9 +376,94 @@ TEST(Daemon, ServesMultiplexAndThreadedAlike) {
         }
       });
     }
-    for (auto& t : clients) t.join();
+    for (auto& t : clients)
+      t.join();
     EXPECT_EQ(ok, 400) << type;
   }
+}
+
+}  // namespace
+}  // namespace pyro
+
+namespace pyro {
+namespace {
+
+struct Sleeper {
+  std::atomic<int> inside{0};
+  std::atomic<int> most{0};
+  std::string nap(double seconds) {
+    const int now = ++inside;
+    int seen = most.load();
+    while (now > seen && !most.compare_exchange_weak(seen, now)) {
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    --inside;
+    return "rested";
+  }
+};
+
+TEST(Daemon, ThreadpoolSizeBoundsConcurrentCalls) {
+  Config c = Config::defaults();
+  c.host = "127.0.0.1";
+  c.threadpool_size_min = 1;
+  c.threadpool_size = 2;
+  Daemon d(DaemonOptions{}, c);
+  auto sleeper = std::make_shared<Sleeper>();
+  const Uri u = d.expose(sleeper, "s", Exposed<Sleeper>().method("nap", &Sleeper::nap));
+  d.start();
+  std::vector<std::thread> clients;
+  std::atomic<int> rested{0};
+  for (int i = 0; i < 5; ++i) {
+    clients.emplace_back([&] {
+      Proxy p(u, c);
+      if (p.call<std::string>("nap", 0.2) == "rested") ++rested;
+    });
+  }
+  for (auto& t : clients)
+    t.join();
+  EXPECT_EQ(rested, 5);
+  EXPECT_EQ(sleeper->most, 2);
+}
+
+TEST(Daemon, ShutdownLetsCallsInProgressFinish) {
+  Config c = Config::defaults();
+  c.host = "127.0.0.1";
+  auto d = std::make_unique<Daemon>(DaemonOptions{}, c);
+  auto sleeper = std::make_shared<Sleeper>();
+  const Uri u = d->expose(sleeper, "s", Exposed<Sleeper>().method("nap", &Sleeper::nap));
+  d->start();
+  std::string answer;
+  std::thread client([&] {
+    Proxy p(u, c);
+    answer = p.call<std::string>("nap", 0.3);
+  });
+  while (sleeper->inside == 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  d->shutdown();
+  client.join();
+  EXPECT_EQ(answer, "rested");
+  Proxy late(u, c);
+  EXPECT_THROW(late.call("nap", 0.0), CommunicationError);  // no longer accepting
+}
+
+TEST(Daemon, ClosesTheConnectionWhenTheProxyGoesAway) {
+  Config c = Config::defaults();
+  c.host = "127.0.0.1";
+  Daemon d(DaemonOptions{}, c);
+  const Uri u =
+      d.expose(std::make_shared<Sleeper>(), "s", Exposed<Sleeper>().method("nap", &Sleeper::nap));
+  std::atomic<int> disconnects{0};
+  d.set_client_disconnect_hook([&](Session&) { ++disconnects; });
+  d.start();
+  {
+    Proxy p(u, c);
+    p.call("nap", 0.0);
+    EXPECT_NE(d.info().find("; 1 connections>"), std::string::npos) << d.info();
+  }  // RAII: the destructor closes the connection
+  for (int i = 0; i < 200 && disconnects == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(disconnects, 1);
+  EXPECT_NE(d.info().find("; 0 connections>"), std::string::npos) << d.info();
 }
 
 }  // namespace
