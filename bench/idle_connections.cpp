@@ -1,10 +1,6 @@
 // bench_idle_connections [--connections N] [--quick] — what idle connections cost a C++ daemon:
 // its resident memory per connected, handshaken, idle proxy, and a new client's latency while
 // they are connected. The daemon runs in a child process so that its memory is its own.
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -12,7 +8,10 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include "pyro/client.hpp"
@@ -44,7 +43,8 @@ int main(int argc, char** argv) {
   std::size_t connections = 10000;
   bool quick = false;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--connections") == 0 && i + 1 < argc) connections = std::stoul(argv[++i]);
+    if (std::strcmp(argv[i], "--connections") == 0 && i + 1 < argc)
+      connections = std::stoul(argv[++i]);
     if (std::strcmp(argv[i], "--quick") == 0) quick = true;
   }
   if (quick) connections = std::min<std::size_t>(connections, 500);
@@ -61,7 +61,8 @@ int main(int argc, char** argv) {
     pyro::Config c = pyro::Config::defaults();
     c.host = "127.0.0.1";
     pyro::Daemon d(pyro::DaemonOptions{}, c);
-    const pyro::Uri u = d.expose(std::make_shared<Echo>(), "echo", pyro::Exposed<Echo>().method("echo", &Echo::echo));
+    const pyro::Uri u = d.expose(std::make_shared<Echo>(), "echo",
+                                 pyro::Exposed<Echo>().method("echo", &Echo::echo));
     const std::string text = u.str();
     if (::write(ready[1], text.data(), text.size()) < 0) ::_exit(1);
     ::close(ready[1]);
@@ -98,24 +99,31 @@ int main(int argc, char** argv) {
   for (int i = 0; i < rounds; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     fresh.call("echo", i);
-    call_us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+    call_us.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
   }
   for (int i = 0; i < rounds / 4; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     pyro::Proxy p(uri, c);
     p.call("echo", i);
     p.release();
-    connect_us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+    connect_us.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
   }
-  const double per_conn = static_cast<double>(after - before) * 1024.0 / static_cast<double>(connections);
+  const double per_conn =
+      static_cast<double>(after - before) * 1024.0 / static_cast<double>(connections);
 
-  std::printf("| idle connections | daemon RSS before | after | bytes per idle connection | new client call p50 | p99 | connect+call+release p50 | p99 |\n");
+  std::printf(
+      "| idle connections | daemon RSS before | after | bytes per idle connection | new client "
+      "call p50 | p99 | connect+call+release p50 | p99 |\n");
   std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-  std::printf("| %zu | %ld KiB | %ld KiB | %.0f | %.0f us | %.0f us | %.0f us | %.0f us |\n", connections, before, after,
-              per_conn, percentile(call_us, 0.5), percentile(call_us, 0.99), percentile(connect_us, 0.5),
-              percentile(connect_us, 0.99));
-  std::printf("\n{\"idle_connections\": %zu, \"bytes_per_idle_connection\": %.0f, \"new_client_call_p99_us\": %.0f}\n",
-              connections, per_conn, percentile(call_us, 0.99));
+  std::printf("| %zu | %ld KiB | %ld KiB | %.0f | %.0f us | %.0f us | %.0f us | %.0f us |\n",
+              connections, before, after, per_conn, percentile(call_us, 0.5),
+              percentile(call_us, 0.99), percentile(connect_us, 0.5), percentile(connect_us, 0.99));
+  std::printf(
+      "\n{\"idle_connections\": %zu, \"bytes_per_idle_connection\": %.0f, "
+      "\"new_client_call_p99_us\": %.0f}\n",
+      connections, per_conn, percentile(call_us, 0.99));
   idle.clear();
   ::kill(child, SIGTERM);
   ::kill(child, SIGKILL);

@@ -22,9 +22,11 @@ std::set<std::string> names_of(const Value& v) {
   } else if (v.is_sequence()) {
     items = v.items();
   } else {
-    throw ProtocolError("invalid metadata: expected a collection of names, got " + std::string(v.type_name()));
+    throw ProtocolError("invalid metadata: expected a collection of names, got " +
+                        std::string(v.type_name()));
   }
-  for (const auto& item : items) out.emplace(item.as_str());
+  for (const auto& item : items)
+    out.emplace(item.as_str());
   return out;
 }
 
@@ -61,7 +63,8 @@ struct Proxy::State {
       owner = me;
     } else if (*owner != me) {
       throw PyroError(
-          "the calling thread is not the owner of this proxy, create a new proxy in this thread or transfer "
+          "the calling thread is not the owner of this proxy, create a new proxy in this thread or "
+          "transfer "
           "ownership.");
     }
   }
@@ -107,23 +110,28 @@ struct Proxy::State {
     oneway = o ? names_of(*o) : std::set<std::string>();
     attrs = a ? names_of(*a) : std::set<std::string>();
     if (methods.empty() && attrs.empty()) {
-      throw PyroError("remote object '" + uri.str() +
-                      "' doesn't expose any methods or attributes. Did you forget setting @expose on them?");
+      throw PyroError(
+          "remote object '" + uri.str() +
+          "' doesn't expose any methods or attributes. Did you forget setting @expose on them?");
     }
     have_metadata = true;
   }
 
   Value decode_result(const Message& reply) const {
-    const Serializer* ser = serializer_by_id(static_cast<std::uint8_t>(reply.serializer_id), dialect());
-    if (ser == nullptr) throw SerializeError("invalid serializer in response: " + std::to_string(reply.serializer_id));
+    const Serializer* ser =
+        serializer_by_id(static_cast<std::uint8_t>(reply.serializer_id), dialect());
+    if (ser == nullptr)
+      throw SerializeError("invalid serializer in response: " +
+                           std::to_string(reply.serializer_id));
     return reconstruct(ser->decode(reply.payload), ser->reconstruct_order(), registry);
   }
 
   void connect() {
     if (connection.is_open()) return;
     if (uri.protocol() != "PYRO") {
-      throw PyroError("cannot connect to " + uri.str() +
-                      ": PYRONAME and PYROMETA URIs need the name server module (resolve them first)");
+      throw PyroError(
+          "cannot connect to " + uri.str() +
+          ": PYRONAME and PYROMETA URIs need the name server module (resolve them first)");
     }
     SocketOptions so;
     so.timeout = timeout;
@@ -133,8 +141,8 @@ struct Proxy::State {
       connection = Connection::adopt(*connected_socket, false, so);
       if (!have_metadata) {
         // no handshake on a connected socket: ask the daemon object for the metadata
-        const Value meta = call(std::string(daemon_object_id), "get_metadata", Value::list({Value(object_id)}),
-                                Value::dict(), 0);
+        const Value meta = call(std::string(daemon_object_id), "get_metadata",
+                                Value::list({Value(object_id)}), Value::dict(), 0);
         process_metadata(meta);
       }
       return;
@@ -142,8 +150,8 @@ struct Proxy::State {
     Connection conn = Connection::connect(uri, so);
     Message request = new_message(MessageType::connect, 0, seq);
     if (protocol == protocol_48) request.flags |= flags::meta_on_connect;
-    serializer->encode(Value::dict({{"handshake", handshake}, {"object", Value(object_id)}}), request.payload,
-                       encode_options());
+    serializer->encode(Value::dict({{"handshake", handshake}, {"object", Value(object_id)}}),
+                       request.payload, encode_options());
     const std::string bytes = encode_message(request, settings());
     Message reply;
     try {
@@ -157,8 +165,9 @@ struct Proxy::State {
     Value response("?");
     if (!reply.payload.empty()) response = decode_result(reply);
     if (reply.type == MessageType::connectfail) {
-      throw CommunicationError("connection to " + connect_location(uri) + " rejected: " +
-                               (response.is_str() ? std::string(response.as_str()) : response.repr()));
+      throw CommunicationError(
+          "connection to " + connect_location(uri) +
+          " rejected: " + (response.is_str() ? std::string(response.as_str()) : response.repr()));
     }
     if (reply.type != MessageType::connectok) {
       throw ProtocolError("cannot connect to " + connect_location(uri) + ": invalid msg type " +
@@ -166,7 +175,8 @@ struct Proxy::State {
     }
     const Value* meta = response.is_dict() ? response.find("meta") : nullptr;
     const Value* hs = response.is_dict() ? response.find("handshake") : nullptr;
-    if (meta == nullptr || hs == nullptr) throw ProtocolError("invalid CONNECTOK: " + response.repr());
+    if (meta == nullptr || hs == nullptr)
+      throw ProtocolError("invalid CONNECTOK: " + response.repr());
     process_metadata(*meta);
     handshake_response = *hs;
     if (!reply.annotations.empty()) current_context().response_annotations = reply.annotations;
@@ -175,35 +185,40 @@ struct Proxy::State {
   }
 
   // One request/response on the connection (connecting first when needed).
-  Value call(const std::string& object, std::string_view method, Value args, Value kwargs, std::uint16_t flags) {
+  Value call(const std::string& object, std::string_view method, Value args, Value kwargs,
+             std::uint16_t flags) {
     CallContext& ctx = current_context();
     ctx.response_annotations = Annotations();
     connect();
-    seq = static_cast<std::uint16_t>(seq + 1);
-    Message request = new_message(MessageType::invoke, flags, seq);
+    // Like Pyro, a call that cannot be serialized does not use up a sequence number.
+    Message request = new_message(MessageType::invoke, flags, static_cast<std::uint16_t>(seq + 1));
     CallEnvelope envelope{object, std::string(method), std::move(args), std::move(kwargs)};
     serializer->encode_call(envelope, request.payload, encode_options());
+    seq = request.seq;
     const std::string bytes = encode_message(request, settings());
     try {
       connection.send(bytes);
       if (flags & flags::oneway) return Value();
-      Message reply = connection.receive(static_cast<std::size_t>(config.max_message_size), config.hmac_key);
+      Message reply =
+          connection.receive(static_cast<std::size_t>(config.max_message_size), config.hmac_key);
       if (reply.type != MessageType::result) {
         throw ProtocolError("invalid msg type " + std::to_string(static_cast<int>(reply.type)) +
                             " received (expected: 5)");
       }
       if (reply.seq != seq) {
-        throw ProtocolError("invoke: reply sequence out of sync, got " + std::to_string(reply.seq) + " expected " +
-                            std::to_string(seq));
+        throw ProtocolError("invoke: reply sequence out of sync, got " + std::to_string(reply.seq) +
+                            " expected " + std::to_string(seq));
       }
       if (reply.serializer_id != request.serializer_id) {
-        throw SerializeError("invalid serializer in response: " + std::to_string(reply.serializer_id));
+        throw SerializeError("invalid serializer in response: " +
+                             std::to_string(reply.serializer_id));
       }
       if (!reply.annotations.empty()) ctx.response_annotations = reply.annotations;
       if (reply.flags & flags::itemstreamresult) {
         const std::string* strm = reply.annotations.find("STRM");
         if (strm == nullptr || strm->empty()) {
-          throw ProtocolError("result of call is an iterator, but the server is not configured to allow streaming");
+          throw ProtocolError(
+              "result of call is an iterator, but the server is not configured to allow streaming");
         }
         return Value::tuple({Value("__pyrocpp_stream__"), Value(*strm)});
       }
@@ -219,13 +234,14 @@ struct Proxy::State {
 
   [[noreturn]] static void raise_remote(const Value& result) {
     if (result.is_object()) {
-      if (const auto* e = dynamic_cast<const ExceptionObject*>(result.as_object().get())) e->info().raise();
+      if (const auto* e = dynamic_cast<const ExceptionObject*>(result.as_object().get()))
+        e->info().raise();
     }
     ExceptionInfo::from_dict(result).raise();
   }
 
-  Value call_with_retries(const std::string& object, std::string_view method, Value args, Value kwargs,
-                          std::uint16_t flags) {
+  Value call_with_retries(const std::string& object, std::string_view method, Value args,
+                          Value kwargs, std::uint16_t flags) {
     for (int attempt = 0;; ++attempt) {
       try {
         return call(object, method, attempt < max_retries ? Value(args) : std::move(args),
@@ -282,12 +298,14 @@ Value Proxy::invoke(std::string_view method, Value args, Value kwargs, std::uint
   s.check_owner();
   if (!s.have_metadata) s.connect();
   if (!s.methods.contains(std::string(method))) {
-    throw AttributeError("remote object '" + s.uri.str() + "' has no exposed attribute or method '" +
-                         std::string(method) + "'");
+    throw AttributeError("remote object '" + s.uri.str() +
+                         "' has no exposed attribute or method '" + std::string(method) + "'");
   }
   if (s.oneway.contains(std::string(method))) flags |= flags::oneway;
-  Value result = s.call_with_retries(s.object_id, method, std::move(args), std::move(kwargs), flags);
-  if (result.is_tuple() && result.size() == 2 && result[0].is_str() && result[0].as_str() == "__pyrocpp_stream__") {
+  Value result =
+      s.call_with_retries(s.object_id, method, std::move(args), std::move(kwargs), flags);
+  if (result.is_tuple() && result.size() == 2 && result[0].is_str() &&
+      result[0].as_str() == "__pyrocpp_stream__") {
     // a generator result the caller did not ask to stream: drop it on the daemon
     RemoteIterator(*this, std::string(result[1].as_str())).close();
     throw ProtocolError("result of call is an iterator: use Proxy::stream() to iterate it");
@@ -304,17 +322,26 @@ RemoteIterator Proxy::open_stream(std::string_view method, Value args, Value kwa
   s.check_owner();
   if (!s.have_metadata) s.connect();
   if (!s.methods.contains(std::string(method))) {
-    throw AttributeError("remote object '" + s.uri.str() + "' has no exposed attribute or method '" +
-                         std::string(method) + "'");
+    throw AttributeError("remote object '" + s.uri.str() +
+                         "' has no exposed attribute or method '" + std::string(method) + "'");
   }
   Value result = s.call_with_retries(s.object_id, method, std::move(args), std::move(kwargs), 0);
-  if (result.is_tuple() && result.size() == 2 && result[0].is_str() && result[0].as_str() == "__pyrocpp_stream__") {
+  if (result.is_tuple() && result.size() == 2 && result[0].is_str() &&
+      result[0].as_str() == "__pyrocpp_stream__") {
     return RemoteIterator(*this, std::string(result[1].as_str()));
   }
   throw ProtocolError("the result of " + std::string(method) + " is not an iterator");
 }
 
-Value Proxy::invoke_internal(std::string_view object, std::string_view method, Value args, std::uint16_t flags) {
+Value Proxy::invoke_batch(Value calls, bool oneway) {
+  State& s = *state_;
+  s.check_owner();
+  const std::uint16_t batch_flags = oneway ? flags::batch | flags::oneway : flags::batch;
+  return s.call_with_retries(s.object_id, "<batch>", std::move(calls), Value(), batch_flags);
+}
+
+Value Proxy::invoke_internal(std::string_view object, std::string_view method, Value args,
+                             std::uint16_t flags) {
   State& s = *state_;
   s.check_owner();
   return s.call(std::string(object), method, std::move(args), Value::dict(), flags);
@@ -325,8 +352,8 @@ Value Proxy::get_attribute(std::string_view name) {
   s.check_owner();
   if (!s.have_metadata) s.connect();
   if (!s.attrs.contains(std::string(name))) {
-    throw AttributeError("remote object '" + s.uri.str() + "' has no exposed attribute or method '" +
-                         std::string(name) + "'");
+    throw AttributeError("remote object '" + s.uri.str() +
+                         "' has no exposed attribute or method '" + std::string(name) + "'");
   }
   return s.call_with_retries(s.object_id, "__getattr__", Value::tuple({Value(name)}), Value(), 0);
 }
@@ -336,9 +363,11 @@ void Proxy::set_attribute(std::string_view name, Value value) {
   s.check_owner();
   if (!s.have_metadata) s.connect();
   if (!s.attrs.contains(std::string(name))) {
-    throw AttributeError("remote object '" + s.uri.str() + "' has no exposed attribute '" + std::string(name) + "'");
+    throw AttributeError("remote object '" + s.uri.str() + "' has no exposed attribute '" +
+                         std::string(name) + "'");
   }
-  s.call_with_retries(s.object_id, "__setattr__", Value::tuple({Value(name), std::move(value)}), Value(), 0);
+  s.call_with_retries(s.object_id, "__setattr__", Value::tuple({Value(name), std::move(value)}),
+                      Value(), 0);
 }
 
 bool Proxy::bind() {
@@ -366,12 +395,24 @@ void Proxy::reconnect(int tries) {
   throw ConnectionClosedError("failed to reconnect");
 }
 
-void Proxy::claim_ownership() { state_->owner = std::this_thread::get_id(); }
-bool Proxy::connected() const noexcept { return state_ && state_->connection.is_open(); }
-const Uri& Proxy::uri() const noexcept { return state_->uri; }
-const std::set<std::string>& Proxy::methods() const noexcept { return state_->methods; }
-const std::set<std::string>& Proxy::oneway_methods() const noexcept { return state_->oneway; }
-const std::set<std::string>& Proxy::attributes() const noexcept { return state_->attrs; }
+void Proxy::claim_ownership() {
+  state_->owner = std::this_thread::get_id();
+}
+bool Proxy::connected() const noexcept {
+  return state_ && state_->connection.is_open();
+}
+const Uri& Proxy::uri() const noexcept {
+  return state_->uri;
+}
+const std::set<std::string>& Proxy::methods() const noexcept {
+  return state_->methods;
+}
+const std::set<std::string>& Proxy::oneway_methods() const noexcept {
+  return state_->oneway;
+}
+const std::set<std::string>& Proxy::attributes() const noexcept {
+  return state_->attrs;
+}
 
 ProxyState Proxy::state() const {
   ProxyState p;
@@ -390,16 +431,30 @@ void Proxy::set_timeout(double seconds) {
   state_->timeout = seconds;
   if (state_->connection.is_open()) state_->connection.set_timeout(seconds);
 }
-double Proxy::timeout() const noexcept { return state_->timeout; }
-void Proxy::set_max_retries(int retries) { state_->max_retries = retries; }
-void Proxy::set_serializer(std::string_view name) { state_->serializer = &serializer_by_name(name); }
-void Proxy::set_handshake(Value data) { state_->handshake = std::move(data); }
-const Value& Proxy::handshake_response() const noexcept { return state_->handshake_response; }
+double Proxy::timeout() const noexcept {
+  return state_->timeout;
+}
+void Proxy::set_max_retries(int retries) {
+  state_->max_retries = retries;
+}
+void Proxy::set_serializer(std::string_view name) {
+  state_->serializer = &serializer_by_name(name);
+}
+void Proxy::set_handshake(Value data) {
+  state_->handshake = std::move(data);
+}
+const Value& Proxy::handshake_response() const noexcept {
+  return state_->handshake_response;
+}
 void Proxy::set_handshake_validator(std::function<void(const Value&)> validator) {
   state_->handshake_validator = std::move(validator);
 }
-void Proxy::set_registry(const ClassRegistry* registry) { state_->registry = registry; }
-std::string Proxy::local_address() const { return state_->connection.local_address(); }
+void Proxy::set_registry(const ClassRegistry* registry) {
+  state_->registry = registry;
+}
+std::string Proxy::local_address() const {
+  return state_->connection.local_address();
+}
 
 // =============================================================================================
 // RemoteIterator
@@ -431,7 +486,8 @@ RemoteIterator::~RemoteIterator() {
 std::optional<Value> RemoteIterator::next() {
   if (proxy_ == nullptr || done_) return std::nullopt;
   try {
-    return proxy_->invoke_internal(daemon_object_id, "get_next_stream_item", Value::list({Value(id_)}), 0);
+    return proxy_->invoke_internal(daemon_object_id, "get_next_stream_item",
+                                   Value::list({Value(id_)}), 0);
   } catch (const RemoteError& e) {
     if (e.class_name() == "builtins.StopIteration" || e.class_name() == "StopIteration") {
       done_ = true;  // the daemon has dropped the stream already
@@ -449,7 +505,45 @@ void RemoteIterator::close() {
   if (proxy_ == nullptr || done_) return;
   done_ = true;
   if (!proxy_->connected()) return;
-  proxy_->invoke_internal(daemon_object_id, "close_stream", Value::list({Value(id_)}), flags::oneway);
+  proxy_->invoke_internal(daemon_object_id, "close_stream", Value::list({Value(id_)}),
+                          flags::oneway);
+}
+
+// =============================================================================================
+// Batches
+// =============================================================================================
+
+std::optional<Value> BatchResults::next() {
+  if (results_.is_none() || position_ >= results_.size()) return std::nullopt;
+  Value v = std::move(results_.items()[position_++]);
+  if (v.is_object()) {
+    if (const auto* w = dynamic_cast<const ExceptionWrapperObject*>(v.as_object().get())) {
+      position_ = results_.size();  // the batch stopped here
+      w->info().raise();
+    }
+  }
+  return v;
+}
+
+BatchProxy& BatchProxy::add_with(std::string_view method, Value args, Value kwargs) {
+  if (!args.is_tuple()) args = Value::tuple(ValueVector(args.items().begin(), args.items().end()));
+  if (kwargs.is_none()) kwargs = Value::dict();
+  calls_.push_back(Value::tuple({Value(method), std::move(args), std::move(kwargs)}));
+  return *this;
+}
+
+Value BatchProxy::take_calls() {
+  Value calls = Value::list(std::move(calls_));
+  calls_ = ValueVector();
+  return calls;
+}
+
+BatchResults BatchProxy::operator()() {
+  return BatchResults(proxy_->invoke_batch(take_calls(), false));
+}
+
+void BatchProxy::run_oneway() {
+  proxy_->invoke_batch(take_calls(), true);
 }
 
 }  // namespace pyro

@@ -2,11 +2,10 @@
 // access, item streams, autoproxies, error replies. Mirrors Pyro5's server.Daemon.handleRequest.
 #include "pyro/server.hpp"
 
-#include <cxxabi.h>
-
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cxxabi.h>
 #include <random>
 #include <thread>
 
@@ -31,12 +30,15 @@ std::string demangle(const char* mangled) {
 }
 
 Value StreamObject::to_dict(Dialect) const {
-  throw SerializeError("don't know how to serialize class <class 'generator'>: item streams are only sent as results");
+  throw SerializeError(
+      "don't know how to serialize class <class 'generator'>: item streams are only sent as "
+      "results");
 }
 
 Value LocalObjectRef::to_dict(Dialect) const {
-  throw SerializeError("object of type " + type_name_ +
-                       " is not registered in the daemon: only registered objects are sent as proxies");
+  throw SerializeError(
+      "object of type " + type_name_ +
+      " is not registered in the daemon: only registered objects are sent as proxies");
 }
 
 namespace {
@@ -57,7 +59,8 @@ void throw_missing_arguments(const std::string& qualname, const std::vector<std:
     if (i > 0) names += missing.size() == 2 ? " and " : (i + 1 == missing.size() ? ", and " : ", ");
     names += "'" + missing[i] + "'";
   }
-  throw TypeError(qualname + "() missing " + plural(missing.size(), "required positional argument") + ": " + names);
+  throw TypeError(qualname + "() missing " +
+                  plural(missing.size(), "required positional argument") + ": " + names);
 }
 
 void throw_unexpected_keyword(const std::string& qualname, std::string_view key) {
@@ -89,13 +92,48 @@ constexpr std::string_view daemon_object_id = "Pyro.Daemon";
 
 // Pyro5's special names that are private even though they are dunder names (§10.3).
 bool is_private_name(std::string_view name) {
-  static const std::set<std::string_view> special = {
-      "__init__", "__init_subclass__", "__class__", "__module__", "__weakref__", "__call__", "__new__",
-      "__del__", "__repr__", "__str__", "__format__", "__nonzero__", "__bool__", "__coerce__", "__cmp__",
-      "__eq__", "__ne__", "__hash__", "__ge__", "__gt__", "__le__", "__lt__", "__dir__", "__enter__",
-      "__exit__", "__copy__", "__deepcopy__", "__sizeof__", "__getattr__", "__setattr__", "__hasattr__",
-      "__getattribute__", "__delattr__", "__instancecheck__", "__subclasscheck__", "__getinitargs__",
-      "__getnewargs__", "__getstate__", "__setstate__", "__reduce__", "__reduce_ex__", "__subclasshook__"};
+  static const std::set<std::string_view> special = {"__init__",
+                                                     "__init_subclass__",
+                                                     "__class__",
+                                                     "__module__",
+                                                     "__weakref__",
+                                                     "__call__",
+                                                     "__new__",
+                                                     "__del__",
+                                                     "__repr__",
+                                                     "__str__",
+                                                     "__format__",
+                                                     "__nonzero__",
+                                                     "__bool__",
+                                                     "__coerce__",
+                                                     "__cmp__",
+                                                     "__eq__",
+                                                     "__ne__",
+                                                     "__hash__",
+                                                     "__ge__",
+                                                     "__gt__",
+                                                     "__le__",
+                                                     "__lt__",
+                                                     "__dir__",
+                                                     "__enter__",
+                                                     "__exit__",
+                                                     "__copy__",
+                                                     "__deepcopy__",
+                                                     "__sizeof__",
+                                                     "__getattr__",
+                                                     "__setattr__",
+                                                     "__hasattr__",
+                                                     "__getattribute__",
+                                                     "__delattr__",
+                                                     "__instancecheck__",
+                                                     "__subclasscheck__",
+                                                     "__getinitargs__",
+                                                     "__getnewargs__",
+                                                     "__getstate__",
+                                                     "__setstate__",
+                                                     "__reduce__",
+                                                     "__reduce_ex__",
+                                                     "__subclasshook__"};
   if (special.contains(name)) return true;
   if (!name.starts_with("_")) return false;
   const bool dunder = name.size() > 4 && name.starts_with("__") && name.ends_with("__");
@@ -125,7 +163,6 @@ std::vector<std::string> traceback_for(const ExceptionInfo& info, std::string_vi
 
 }  // namespace
 
-
 struct Registration {
   std::string id;
   std::shared_ptr<detail::ObjectType> type;
@@ -137,7 +174,8 @@ struct Registration {
 // Per client connection.
 struct SessionState {
   std::mutex mutex;
-  std::unordered_map<std::string, std::shared_ptr<void>> instances;  // session mode, guarded by mutex
+  std::unordered_map<std::string, std::shared_ptr<void>>
+      instances;  // session mode, guarded by mutex
 };
 
 struct StreamEntry {
@@ -150,7 +188,8 @@ struct StreamEntry {
 
 class Daemon::Impl final : public MessageHandler {
  public:
-  Impl(DaemonOptions options, const Config& config) : config_(config), options_(std::move(options)) {
+  Impl(DaemonOptions options, const Config& config)
+      : config_(config), options_(std::move(options)) {
     config_.validate();
     ServerOptions so;
     so.host = options_.host.value_or(config_.host);
@@ -166,6 +205,7 @@ class Daemon::Impl final : public MessageHandler {
     so.threads_max = static_cast<std::size_t>(config_.threadpool_size);
     so.multiplex = config_.servertype == "multiplex";
     so.hmac_key = config_.hmac_key;
+    so.compress = config_.compression;
     if (options_.natport && !options_.nathost && !config_.nathost) {
       throw ValueError("must provide natport with nathost");
     }
@@ -200,8 +240,10 @@ class Daemon::Impl final : public MessageHandler {
                       std::function<std::shared_ptr<void>()> factory, InstanceMode mode,
                       std::shared_ptr<void> instance) {
     if (id.empty()) id = "obj_" + uuid4_hex();
-    if (id == daemon_object_id) throw DaemonError("an object or class is already registered with that id");
-    for (const auto& name : type->accepted_classes) registry_.register_dict_to_class(name, keep_as_dict);
+    if (id == daemon_object_id)
+      throw DaemonError("an object or class is already registered with that id");
+    for (const auto& name : type->accepted_classes)
+      registry_.register_dict_to_class(name, keep_as_dict);
     auto reg = std::make_shared<Registration>();
     reg->id = id;
     reg->type = std::move(type);
@@ -210,7 +252,8 @@ class Daemon::Impl final : public MessageHandler {
     reg->instance = std::move(instance);
     {
       std::unique_lock lock(objects_mutex_);
-      if (objects_.contains(id)) throw DaemonError("an object or class is already registered with that id");
+      if (objects_.contains(id))
+        throw DaemonError("an object or class is already registered with that id");
       objects_.emplace(id, std::move(reg));
     }
     return uri_for(id, true);
@@ -227,7 +270,8 @@ class Daemon::Impl final : public MessageHandler {
   std::vector<std::string> registered() const {
     std::shared_lock lock(objects_mutex_);
     std::vector<std::string> out{std::string(daemon_object_id)};
-    for (const auto& [id, reg] : objects_) out.push_back(id);
+    for (const auto& [id, reg] : objects_)
+      out.push_back(id);
     return out;
   }
 
@@ -241,7 +285,8 @@ class Daemon::Impl final : public MessageHandler {
 
   std::optional<std::string> nat_location() const {
     if (!nathost_) return std::nullopt;
-    if (nathost_->find(':') != std::string::npos) return "[" + *nathost_ + "]:" + std::to_string(natport_);
+    if (nathost_->find(':') != std::string::npos)
+      return "[" + *nathost_ + "]:" + std::to_string(natport_);
     return *nathost_ + ":" + std::to_string(natport_);
   }
 
@@ -257,10 +302,12 @@ class Daemon::Impl final : public MessageHandler {
       count = objects_.size() + 1;
     }
     const auto nat = nat_location();
-    const std::string server_kind = config_.servertype == "multiplex" ? "pyrocpp multiplex server" : "pyrocpp thread server";
-    return "Pyro.Daemon bound on " + location() + ", NAT " + (nat ? *nat : std::string("None")) + ", " +
-           std::to_string(count) + " objects registered. Servertype: <" + server_kind + " on " + location() + "; " +
-           std::to_string(server_->connection_count()) + " connections>";
+    const std::string server_kind =
+        config_.servertype == "multiplex" ? "pyrocpp multiplex server" : "pyrocpp thread server";
+    return "Pyro.Daemon bound on " + location() + ", NAT " + (nat ? *nat : std::string("None")) +
+           ", " + std::to_string(count) + " objects registered. Servertype: <" + server_kind +
+           " on " + location() + "; " + std::to_string(server_->connection_count()) +
+           " connections>";
   }
 
   // ---- serving ---------------------------------------------------------------------------
@@ -310,7 +357,8 @@ class Daemon::Impl final : public MessageHandler {
 
   std::optional<Message> on_message(Session& session, Message& message) override {
     CallContext& ctx = current_context();
-    ctx.correlation_id = message.correlation_id ? message.correlation_id : std::optional(new_correlation_id());
+    ctx.correlation_id =
+        message.correlation_id ? message.correlation_id : std::optional(new_correlation_id());
     ctx.client = &session;
     ctx.client_address = session.peer_address();
     ctx.seq = message.seq;
@@ -324,9 +372,12 @@ class Daemon::Impl final : public MessageHandler {
       ~ClearClient() { c.client = nullptr; }
     } clear{ctx};
     switch (message.type) {
-      case MessageType::ping: return ping_reply(message);
-      case MessageType::connect: return handshake(session, message);
-      default: return invoke(session, message);
+      case MessageType::ping:
+        return ping_reply(message);
+      case MessageType::connect:
+        return handshake(session, message);
+      default:
+        return invoke(session, message);
     }
   }
 
@@ -353,7 +404,8 @@ class Daemon::Impl final : public MessageHandler {
 
   void add_hook_annotations(Message& reply) const {
     if (!annotations_hook_) return;
-    for (const auto& [key, value] : annotations_hook_()) reply.annotations.set(key, value);
+    for (const auto& [key, value] : annotations_hook_())
+      reply.annotations.set(key, value);
   }
 
   Message ping_reply(const Message& request) const {
@@ -364,9 +416,11 @@ class Daemon::Impl final : public MessageHandler {
   }
 
   const Serializer& serializer_for(const Message& m) const {
-    const Serializer* ser = serializer_by_id(static_cast<std::uint8_t>(m.serializer_id), dialect_of(m.protocol));
+    const Serializer* ser =
+        serializer_by_id(static_cast<std::uint8_t>(m.serializer_id), dialect_of(m.protocol));
     // Pyro closes the connection without a reply for an unknown serializer (§6).
-    if (ser == nullptr || m.serializer_id > 255) throw ProtocolError("unknown serializer id " + std::to_string(m.serializer_id));
+    if (ser == nullptr || m.serializer_id > 255)
+      throw ProtocolError("unknown serializer id " + std::to_string(m.serializer_id));
     return *ser;
   }
 
@@ -420,8 +474,9 @@ class Daemon::Impl final : public MessageHandler {
     }
     Message reply = reply_to(request, MessageType::connectok);
     if (request.flags & flags::meta_on_connect) reply.flags |= flags::meta_on_connect;  // Pyro4
-    reply.payload = ser.encode(Value::dict({{"handshake", std::move(response)}, {"meta", std::move(meta)}}),
-                               encode_options(request));
+    reply.payload =
+        ser.encode(Value::dict({{"handshake", std::move(response)}, {"meta", std::move(meta)}}),
+                   encode_options(request));
     add_hook_annotations(reply);
     session.set_handshake_done();
     return reply;
@@ -429,16 +484,18 @@ class Daemon::Impl final : public MessageHandler {
 
   static Value name_set(const std::vector<std::string>& names) {
     Set s;
-    for (const auto& n : names) s.add(Value(n));
+    for (const auto& n : names)
+      s.add(Value(n));
     return Value(std::move(s));
   }
 
   Value metadata(std::string_view object_id) const {
     if (object_id == daemon_object_id) {
-      return Value::dict({{"methods", name_set({"close_stream", "get_metadata", "get_next_stream_item", "info",
-                                                 "ping", "registered"})},
-                          {"oneway", Value::set({})},
-                          {"attrs", Value::set({})}});
+      return Value::dict(
+          {{"methods", name_set({"close_stream", "get_metadata", "get_next_stream_item", "info",
+                                 "ping", "registered"})},
+           {"oneway", Value::set({})},
+           {"attrs", Value::set({})}});
     }
     auto reg = find(object_id);
     if (!reg) throw DaemonError("unknown object");
@@ -449,16 +506,22 @@ class Daemon::Impl final : public MessageHandler {
     std::vector<std::string> methods, oneway, attrs;
     for (const auto& [name, m] : type.members) {
       switch (m.kind) {
-        case detail::Member::Kind::method: methods.push_back(name); break;
+        case detail::Member::Kind::method:
+          methods.push_back(name);
+          break;
         case detail::Member::Kind::oneway:
           methods.push_back(name);
           oneway.push_back(name);
           break;
-        case detail::Member::Kind::property: attrs.push_back(name); break;
-        case detail::Member::Kind::unexposed: break;
+        case detail::Member::Kind::property:
+          attrs.push_back(name);
+          break;
+        case detail::Member::Kind::unexposed:
+          break;
       }
     }
-    return Value::dict({{"methods", name_set(methods)}, {"oneway", name_set(oneway)}, {"attrs", name_set(attrs)}});
+    return Value::dict(
+        {{"methods", name_set(methods)}, {"oneway", name_set(oneway)}, {"attrs", name_set(attrs)}});
   }
 
   // ---- invocation ------------------------------------------------------------------------
@@ -470,11 +533,13 @@ class Daemon::Impl final : public MessageHandler {
     try {
       CallEnvelope call;
       if (request.flags & flags::keepserialized) {
-        throw PyroError("serialized blobs (FLAGS_KEEPSERIALIZED) are not supported by this daemon yet");
+        throw PyroError(
+            "serialized blobs (FLAGS_KEEPSERIALIZED) are not supported by this daemon yet");
       }
       call = ser.decode_call(request.payload, {});
       call.args = reconstruct(std::move(call.args), ser.reconstruct_order(), &registry_);
-      if (!call.kwargs.is_none()) call.kwargs = reconstruct(std::move(call.kwargs), ser.reconstruct_order(), &registry_);
+      if (!call.kwargs.is_none())
+        call.kwargs = reconstruct(std::move(call.kwargs), ser.reconstruct_order(), &registry_);
       where = call.object + "." + call.method;
 
       Value result;
@@ -505,7 +570,8 @@ class Daemon::Impl final : public MessageHandler {
       return result_reply(session, request, ser, std::move(result), batched, where);
     } catch (...) {
       if (oneway) return std::nullopt;
-      return exception_reply(session, request, ser, ExceptionInfo::from_current_exception(), where, {}, 0);
+      return exception_reply(session, request, ser, ExceptionInfo::from_current_exception(), where,
+                             {}, 0);
     }
   }
 
@@ -529,9 +595,11 @@ class Daemon::Impl final : public MessageHandler {
         if (!slot) slot = reg.factory();
         return slot;
       }
-      case InstanceMode::percall: return reg.factory();
+      case InstanceMode::percall:
+        return reg.factory();
       case InstanceMode::session: {
-        if (!session.user_data()) session.user_data() = std::make_shared<SessionState>();  // one thread per session
+        if (!session.user_data())
+          session.user_data() = std::make_shared<SessionState>();  // one thread per session
         auto state = std::static_pointer_cast<SessionState>(session.user_data());
         std::lock_guard lock(state->mutex);
         auto& slot = state->instances[reg.id];
@@ -548,52 +616,62 @@ class Daemon::Impl final : public MessageHandler {
     }
     auto it = type.members.find(name);
     if (it == type.members.end()) {
-      throw AttributeError("'" + type.class_name + "' object has no attribute '" + std::string(name) + "'");
+      throw AttributeError("'" + type.class_name + "' object has no attribute '" +
+                           std::string(name) + "'");
     }
     if (it->second.kind == detail::Member::Kind::unexposed) {
       throw AttributeError("attempt to access unexposed attribute '" + std::string(name) + "'");
     }
     if (it->second.kind == detail::Member::Kind::property) {
-      throw TypeError("'" + type.class_name + "." + std::string(name) + "' is a property, not a method");
+      throw TypeError("'" + type.class_name + "." + std::string(name) +
+                      "' is a property, not a method");
     }
     return it->second;
   }
 
-  static const detail::Member& property(const Registration& reg, const CallEnvelope& call, std::string_view& name) {
+  static const detail::Member& property(const Registration& reg, const CallEnvelope& call,
+                                        std::string_view& name) {
     const auto args = call.args.items();
     if (args.empty() || !args[0].is_str()) throw TypeError("attribute name must be a string");
     name = args[0].as_str();
     auto it = reg.type->members.find(name);
     if (it == reg.type->members.end()) {
-      throw AttributeError("type object '" + reg.type->class_name + "' has no attribute '" + std::string(name) + "'");
+      throw AttributeError("type object '" + reg.type->class_name + "' has no attribute '" +
+                           std::string(name) + "'");
     }
     if (it->second.kind != detail::Member::Kind::property) {
-      throw AttributeError("attempt to access unexposed or unknown remote attribute '" + std::string(name) + "'");
+      throw AttributeError("attempt to access unexposed or unknown remote attribute '" +
+                           std::string(name) + "'");
     }
     return it->second;
   }
 
-  Value get_attribute(const Registration& reg, const std::shared_ptr<void>& instance, const CallEnvelope& call) {
+  Value get_attribute(const Registration& reg, const std::shared_ptr<void>& instance,
+                      const CallEnvelope& call) {
     std::string_view name;
     const detail::Member& m = property(reg, call, name);
     return m.get(instance.get());
   }
 
-  void set_attribute(const Registration& reg, const std::shared_ptr<void>& instance, const CallEnvelope& call) {
+  void set_attribute(const Registration& reg, const std::shared_ptr<void>& instance,
+                     const CallEnvelope& call) {
     std::string_view name;
     const detail::Member& m = property(reg, call, name);
     if (!m.set) {
-      throw AttributeError("attempt to access unexposed or unknown remote attribute '" + std::string(name) + "'");
+      throw AttributeError("attempt to access unexposed or unknown remote attribute '" +
+                           std::string(name) + "'");
     }
     const auto args = call.args.items();
     if (args.size() < 2) throw TypeError("__setattr__ needs a name and a value");
     m.set(instance.get(), args[1]);
   }
 
-  Value batch(const Registration& reg, const std::shared_ptr<void>& instance, const CallEnvelope& call) {
+  Value batch(const Registration& reg, const std::shared_ptr<void>& instance,
+              const CallEnvelope& call) {
     std::vector<Value> results;
     for (const Value& triple : call.args.items()) {
-      if (!triple.is_sequence() || triple.items().size() != 3) throw TypeError("batch items must be (method, args, kwargs)");
+      if (!triple.is_sequence() || triple.items().size() != 3)
+        throw TypeError("batch items must be (method, args, kwargs)");
       const auto parts = triple.items();
       const std::string method(parts[0].as_str());
       const detail::Member& member = resolve(*reg.type, method);  // an error here aborts the batch
@@ -618,8 +696,8 @@ class Daemon::Impl final : public MessageHandler {
   void run_oneway(const detail::Member& member, std::shared_ptr<void> instance, CallEnvelope call) {
     CallContext parent = current_context();
     parent.client = nullptr;  // the connection may be gone when the call runs
-    server_->post([this, call_fn = member.call, instance = std::move(instance), call = std::move(call),
-                   parent = std::move(parent)]() mutable {
+    server_->post([this, call_fn = member.call, instance = std::move(instance),
+                   call = std::move(call), parent = std::move(parent)]() mutable {
       current_context() = parent;
       try {
         call_fn(instance.get(), args_of(call));
@@ -638,7 +716,8 @@ class Daemon::Impl final : public MessageHandler {
       } catch (...) {
       }
     } else {
-      log::logger("pyrocpp.server")->debug("exception in method call: {}: {}", info.class_name, info.message());
+      log::logger("pyrocpp.server")
+          ->debug("exception in method call: {}: {}", info.class_name, info.message());
     }
   }
 
@@ -649,14 +728,16 @@ class Daemon::Impl final : public MessageHandler {
     const std::string_view m = call.method;
     auto arg_str = [&](std::size_t i) -> std::string {
       if (args.size() <= i || !args[i].is_str()) {
-        throw TypeError("DaemonObject." + std::string(m) + "() missing 1 required positional argument");
+        throw TypeError("DaemonObject." + std::string(m) +
+                        "() missing 1 required positional argument");
       }
       return std::string(args[i].as_str());
     };
     if (m == "ping") return Value();
     if (m == "registered") {
       std::vector<Value> ids;
-      for (auto& id : registered()) ids.emplace_back(id);
+      for (auto& id : registered())
+        ids.emplace_back(id);
       return Value::list(std::move(ids));
     }
     if (m == "info") return Value(info());
@@ -678,7 +759,8 @@ class Daemon::Impl final : public MessageHandler {
       return Value();
     }
     (void)oneway;
-    if (is_private_name(m)) throw AttributeError("attempt to access private attribute '" + std::string(m) + "'");
+    if (is_private_name(m))
+      throw AttributeError("attempt to access private attribute '" + std::string(m) + "'");
     throw AttributeError("'DaemonObject' object has no attribute '" + std::string(m) + "'");
   }
 
@@ -760,46 +842,78 @@ class Daemon::Impl final : public MessageHandler {
   // ---- replies -----------------------------------------------------------------------------
 
   // Autoproxy: objects returned by reference become proxies when they are registered here.
-  Value replace_object_refs(Value v, const Message& request) {
+  // Marshal cannot carry a proxy: like Pyro, it sends the object by value instead (its state,
+  // _pyroId, _pyroDaemon and __class__), which a Python client refuses as an unknown class.
+  Value replace_object_refs(Value v, const Serializer& ser) {
     if (v.is_object()) {
       if (const auto* ref = dynamic_cast<const detail::LocalObjectRef*>(v.as_object().get())) {
         std::shared_lock lock(objects_mutex_);
         for (const auto& [id, reg] : objects_) {
-          if (reg->instance && reg->instance.get() == ref->object().get()) {
-            ProxyState p;
-            p.uri = uri_for(id, true);
-            const Value meta = metadata_of(*reg->type);
-            for (const auto& n : meta.at("oneway").as_set()) p.oneway.emplace_back(n.as_str());
-            for (const auto& n : meta.at("methods").as_set()) p.methods.emplace_back(n.as_str());
-            for (const auto& n : meta.at("attrs").as_set()) p.attrs.emplace_back(n.as_str());
-            return to_value(p);
-          }
+          if (!reg->instance || reg->instance.get() != ref->object().get()) continue;
+          if (ser.name() == "marshal")
+            return registered_by_value(id, *reg->type, reg->instance.get());
+          ProxyState p;
+          p.uri = uri_for(id, true);
+          const Value meta = metadata_of(*reg->type);
+          for (const auto& n : meta.at("oneway").as_set())
+            p.oneway.emplace_back(n.as_str());
+          for (const auto& n : meta.at("methods").as_set())
+            p.methods.emplace_back(n.as_str());
+          for (const auto& n : meta.at("attrs").as_set())
+            p.attrs.emplace_back(n.as_str());
+          return to_value(p);
         }
       }
       return v;
     }
     if (v.is_sequence()) {
-      for (auto& item : v.items()) item = replace_object_refs(std::move(item), request);
+      for (auto& item : v.items())
+        item = replace_object_refs(std::move(item), ser);
     } else if (v.is_dict()) {
       Dict& d = v.as_dict();
-      for (std::size_t i = 0; i < d.size(); ++i) d.value_at(i) = replace_object_refs(std::move(d.value_at(i)), request);
+      for (std::size_t i = 0; i < d.size(); ++i)
+        d.value_at(i) = replace_object_refs(std::move(d.value_at(i)), ser);
     }
     return v;
   }
 
-  Message result_reply(Session& session, const Message& request, const Serializer& ser, Value result, bool batched,
-                       const std::string& where) {
+  static Value registered_by_value(const std::string& id, const detail::ObjectType& type,
+                                   const void* object) {
+    Dict out;
+    Value class_name(type.class_name);
+    if (type.state) {
+      Value state = type.state(object);
+      if (state.is_dict()) {
+        for (const auto& [key, value] : state.as_dict()) {
+          if (key.is_str() && key.as_str() == "__class__") {
+            class_name = value;
+          } else {
+            out.set(key, value);
+          }
+        }
+      }
+    }
+    out.set(Value("_pyroId"), Value(id));
+    out.set(Value("_pyroDaemon"), Value());
+    out.set(Value("__class__"), std::move(class_name));
+    return Value(std::move(out));
+  }
+
+  Message result_reply(Session& session, const Message& request, const Serializer& ser,
+                       Value result, bool batched, const std::string& where) {
     if (result.is_object()) {
       if (const auto* s = dynamic_cast<const detail::StreamObject*>(result.as_object().get())) {
-        ExceptionInfo info{"Pyro5.errors.ProtocolError", {Value("result of call is an iterator")}, {}};
+        ExceptionInfo info{
+            "Pyro5.errors.ProtocolError", {Value("result of call is an iterator")}, {}};
         info.attributes.set("_pyroTraceback", Value());
         Annotations extra;
         if (config_.iter_streaming) extra.set("STRM", new_stream(session, std::move(s->stream)));
-        return exception_reply(session, request, ser, std::move(info), where, std::move(extra), flags::itemstreamresult,
+        return exception_reply(session, request, ser, std::move(info), where, std::move(extra),
+                               flags::itemstreamresult,
                                /*announces_stream=*/true);
       }
     }
-    result = replace_object_refs(std::move(result), request);
+    result = replace_object_refs(std::move(result), ser);
     Message reply = reply_to(request, MessageType::result);
     if (batched) reply.flags |= flags::batch;
     try {
@@ -817,21 +931,24 @@ class Daemon::Impl final : public MessageHandler {
     return reply;
   }
 
-  Message exception_reply(Session& session, const Message& request, const Serializer& ser, ExceptionInfo info,
-                          const std::string& where, Annotations extra, std::uint16_t extra_flags,
-                          bool announces_stream = false) {
-    if (!announces_stream && info.traceback().empty()) info.set_traceback(traceback_for(info, where));
+  Message exception_reply(Session& session, const Message& request, const Serializer& ser,
+                          ExceptionInfo info, const std::string& where, Annotations extra,
+                          std::uint16_t extra_flags, bool announces_stream = false) {
+    if (!announces_stream && info.traceback().empty())
+      info.set_traceback(traceback_for(info, where));
     Message reply = reply_to(request, MessageType::result);
     reply.flags |= flags::exception | extra_flags;
-    if (request.protocol == protocol_48) reply.correlation_id.reset();  // Pyro4: no CORR on exception replies
+    if (request.protocol == protocol_48)
+      reply.correlation_id.reset();  // Pyro4: no CORR on exception replies
     const EncodeOptions options = encode_options(request);
     try {
       ser.encode(info.to_dict(options.dialect), reply.payload, options);
     } catch (const std::exception& e) {
-      ExceptionInfo fallback{"Pyro5.errors.PyroError",
-                             {Value("Error serializing exception: " + std::string(e.what()) +
-                                    ". Original exception: <class '" + info.class_name + "'>: " + info.message())},
-                             {}};
+      ExceptionInfo fallback{
+          "Pyro5.errors.PyroError",
+          {Value("Error serializing exception: " + std::string(e.what()) +
+                 ". Original exception: <class '" + info.class_name + "'>: " + info.message())},
+          {}};
       fallback.set_traceback(info.traceback());
       reply.payload.clear();
       ser.encode(fallback.to_dict(options.dialect), reply.payload, options);
@@ -842,10 +959,11 @@ class Daemon::Impl final : public MessageHandler {
     // announcement is a ProtocolError only for old clients' sake).
     if (announces_stream) return reply;
     const bool pyro_error = info.class_name.starts_with("Pyro5.errors.");
-    const std::string_view name = pyro_error ? std::string_view(info.class_name).substr(13) : std::string_view();
+    const std::string_view name =
+        pyro_error ? std::string_view(info.class_name).substr(13) : std::string_view();
     if (name == "SerializeError" || name == "CommunicationError" || name == "ProtocolError" ||
-        name == "ConnectionClosedError" || name == "TimeoutError" || name == "MessageTooLargeError" ||
-        name == "SecurityError") {
+        name == "ConnectionClosedError" || name == "TimeoutError" ||
+        name == "MessageTooLargeError" || name == "SecurityError") {
       session.close_after_reply();
     }
     return reply;
@@ -857,12 +975,14 @@ class Daemon::Impl final : public MessageHandler {
   int natport_ = 0;
 
   mutable std::shared_mutex objects_mutex_;
-  std::unordered_map<std::string, std::shared_ptr<Registration>> objects_;  // guarded by objects_mutex_
+  std::unordered_map<std::string, std::shared_ptr<Registration>>
+      objects_;  // guarded by objects_mutex_
   std::mutex single_mutex_;
   std::unordered_map<std::string, std::shared_ptr<void>> singles_;  // guarded by single_mutex_
 
   std::mutex streams_mutex_;
-  std::unordered_map<std::string, std::shared_ptr<StreamEntry>> streams_;  // guarded by streams_mutex_
+  std::unordered_map<std::string, std::shared_ptr<StreamEntry>>
+      streams_;  // guarded by streams_mutex_
 
   std::mutex housekeeping_mutex_;
   std::condition_variable housekeeping_cv_;
@@ -877,34 +997,61 @@ class Daemon::Impl final : public MessageHandler {
 Daemon::Daemon(DaemonOptions options, const Config& config)
     : impl_(std::make_unique<Impl>(std::move(options), config)) {}
 
-Daemon::~Daemon() { impl_->stop(); }
+Daemon::~Daemon() {
+  impl_->stop();
+}
 
 Uri Daemon::register_object(std::string id, std::shared_ptr<detail::ObjectType> type,
                             std::function<std::shared_ptr<void>()> factory, InstanceMode mode,
                             std::shared_ptr<void> instance) {
-  return impl_->register_object(std::move(id), std::move(type), std::move(factory), mode, std::move(instance));
+  return impl_->register_object(std::move(id), std::move(type), std::move(factory), mode,
+                                std::move(instance));
 }
 
-bool Daemon::unexpose(std::string_view id) { return impl_->unexpose(id); }
-std::vector<std::string> Daemon::registered() const { return impl_->registered(); }
-Uri Daemon::uri_for(std::string_view id, bool nat) const { return impl_->uri_for(id, nat); }
-std::string Daemon::location() const { return impl_->location(); }
-std::optional<std::string> Daemon::nat_location() const { return impl_->nat_location(); }
-void Daemon::request_loop() { impl_->serve_forever(); }
-void Daemon::start() { impl_->start(); }
-void Daemon::shutdown() { impl_->shutdown(); }
+bool Daemon::unexpose(std::string_view id) {
+  return impl_->unexpose(id);
+}
+std::vector<std::string> Daemon::registered() const {
+  return impl_->registered();
+}
+Uri Daemon::uri_for(std::string_view id, bool nat) const {
+  return impl_->uri_for(id, nat);
+}
+std::string Daemon::location() const {
+  return impl_->location();
+}
+std::optional<std::string> Daemon::nat_location() const {
+  return impl_->nat_location();
+}
+void Daemon::request_loop() {
+  impl_->serve_forever();
+}
+void Daemon::start() {
+  impl_->start();
+}
+void Daemon::shutdown() {
+  impl_->shutdown();
+}
 void Daemon::set_handshake_validator(std::function<Value(const HandshakeInfo&)> validator) {
   impl_->validator_ = std::move(validator);
 }
-void Daemon::set_annotations_hook(std::function<Annotations()> hook) { impl_->annotations_hook_ = std::move(hook); }
+void Daemon::set_annotations_hook(std::function<Annotations()> hook) {
+  impl_->annotations_hook_ = std::move(hook);
+}
 void Daemon::set_client_disconnect_hook(std::function<void(Session&)> hook) {
   impl_->disconnect_hook_ = std::move(hook);
 }
 void Daemon::set_oneway_error_handler(std::function<void(const ExceptionInfo&)> handler) {
   impl_->oneway_error_handler_ = std::move(handler);
 }
-ClassRegistry& Daemon::registry() noexcept { return impl_->registry_; }
-const Config& Daemon::config() const noexcept { return impl_->config_; }
-std::string Daemon::info() const { return impl_->info(); }
+ClassRegistry& Daemon::registry() noexcept {
+  return impl_->registry_;
+}
+const Config& Daemon::config() const noexcept {
+  return impl_->config_;
+}
+std::string Daemon::info() const {
+  return impl_->info();
+}
 
 }  // namespace pyro

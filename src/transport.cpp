@@ -1,10 +1,15 @@
 // transport.cpp — client connections on blocking sockets, and the Asio message server.
-#include <utility>  // before Asio: Boost 1.74's asio/awaitable.hpp needs std::exchange
-
 #include "pyro/transport.hpp"
 
 #include <arpa/inet.h>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
 #include <fcntl.h>
+#include <list>
+#include <mutex>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -12,21 +17,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <cerrno>
-#include <chrono>
-#include <condition_variable>
-#include <cstring>
-#include <list>
-#include <mutex>
 #include <thread>
+#include <unistd.h>
 #include <unordered_map>
+#include <utility>  // before Asio: Boost 1.74's asio/awaitable.hpp needs std::exchange
 #include <vector>
 
 #include <boost/asio.hpp>
-
 #include <spdlog/logger.h>
 
 #include "pyro/log.hpp"
@@ -38,7 +35,9 @@ namespace asio = boost::asio;
 namespace {
 
 // Python's text of an OSError: "[Errno 111] Connection refused".
-std::string errno_text(int err) { return "[Errno " + std::to_string(err) + "] " + std::strerror(err); }
+std::string errno_text(int err) {
+  return "[Errno " + std::to_string(err) + "] " + std::strerror(err);
+}
 
 // Python's repr of a socket address: ('127.0.0.1', 9090), ('::1', 9090, 0, 0), or the path.
 std::string python_address(const sockaddr* sa) {
@@ -52,7 +51,8 @@ std::string python_address(const sockaddr* sa) {
     const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
     inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
     return "('" + std::string(host) + "', " + std::to_string(ntohs(in6->sin6_port)) + ", " +
-           std::to_string(ntohl(in6->sin6_flowinfo)) + ", " + std::to_string(in6->sin6_scope_id) + ")";
+           std::to_string(ntohl(in6->sin6_flowinfo)) + ", " + std::to_string(in6->sin6_scope_id) +
+           ")";
   }
   return "?";
 }
@@ -187,10 +187,12 @@ Connection Connection::connect(const Uri& uri, const SocketOptions& options) {
       throw CommunicationError("cannot connect to " + name + ": socket name too long");
     }
     std::memcpy(addr.sun_path, name.data(), name.size());
-    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size() + (name[0] == '\0' ? 0 : 1));
+    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size() +
+                                            (name[0] == '\0' ? 0 : 1));
     const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) throw CommunicationError("cannot connect to " + name + ": " + errno_text(errno));
-    if (const int err = connect_with_timeout(fd, reinterpret_cast<sockaddr*>(&addr), len, options.timeout)) {
+    if (const int err =
+            connect_with_timeout(fd, reinterpret_cast<sockaddr*>(&addr), len, options.timeout)) {
       ::close(fd);
       if (err == ETIMEDOUT) throw TimeoutError("connecting: timeout");
       throw CommunicationError("cannot connect to " + name + ": " + errno_text(err));
@@ -199,16 +201,19 @@ Connection Connection::connect(const Uri& uri, const SocketOptions& options) {
     c.set_timeout(options.timeout);
     return c;
   }
-  if (!uri.host() || !uri.port()) throw CommunicationError("cannot connect: the URI has no location: " + uri.str());
+  if (!uri.host() || !uri.port())
+    throw CommunicationError("cannot connect: the URI has no location: " + uri.str());
   const std::string& host = *uri.host();
   const std::string port = std::to_string(*uri.port());
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
-  hints.ai_family = options.prefer_ip_version == 4 ? AF_INET : options.prefer_ip_version == 6 ? AF_INET6 : AF_UNSPEC;
+  hints.ai_family = options.prefer_ip_version == 4   ? AF_INET
+                    : options.prefer_ip_version == 6 ? AF_INET6
+                                                     : AF_UNSPEC;
   addrinfo* found = nullptr;
   if (const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    throw CommunicationError("cannot connect to ('" + host + "', " + port + "): [Errno " + std::to_string(rc) +
-                             "] " + ::gai_strerror(rc));
+    throw CommunicationError("cannot connect to ('" + host + "', " + port + "): [Errno " +
+                             std::to_string(rc) + "] " + ::gai_strerror(rc));
   }
   std::string last_error;
   for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
@@ -234,7 +239,8 @@ Connection Connection::connect(const Uri& uri, const SocketOptions& options) {
     last_error = "cannot connect to " + python_address(ai->ai_addr) + ": " + errno_text(err);
   }
   ::freeaddrinfo(found);
-  throw CommunicationError(last_error.empty() ? "cannot connect to ('" + host + "', " + port + ")" : last_error);
+  throw CommunicationError(last_error.empty() ? "cannot connect to ('" + host + "', " + port + ")"
+                                              : last_error);
 }
 
 Connection Connection::adopt(int fd, bool owned, const SocketOptions& options) {
@@ -262,7 +268,9 @@ Connection& Connection::operator=(Connection&& other) noexcept {
   return *this;
 }
 
-Connection::~Connection() { close(); }
+Connection::~Connection() {
+  close();
+}
 
 void Connection::close() noexcept {
   if (fd_ >= 0 && owned_) ::close(fd_);
@@ -307,7 +315,9 @@ void Connection::fill(std::size_t n) {
   if (buffer_.capacity() < want) buffer_.reserve(want);
   while (have < n) {
     const std::size_t old = buffer_.size();
-    const std::size_t room = std::max(n, std::min<std::size_t>(buffer_.capacity(), std::max<std::size_t>(n, 65536))) - old;
+    const std::size_t room =
+        std::max(n, std::min<std::size_t>(buffer_.capacity(), std::max<std::size_t>(n, 65536))) -
+        old;
     buffer_.resize(old + room);
     const ssize_t r = ::recv(fd_, buffer_.data() + old, room, 0);
     if (r > 0) {
@@ -317,26 +327,32 @@ void Connection::fill(std::size_t n) {
     }
     buffer_.resize(old);
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) throw TimeoutError("receiving: timeout");
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      throw TimeoutError("receiving: timeout");
     if (r == 0) throw ConnectionClosedError("receiving: not enough data");
     throw ConnectionClosedError("receiving: connection lost: " + errno_text(errno));
   }
 }
 
-Message Connection::receive(std::size_t max_message_size, const std::optional<std::string>& hmac_key) {
+Message Connection::receive(std::size_t max_message_size,
+                            const std::optional<std::string>& hmac_key) {
   fill(protocol_probe_size);
-  const std::uint16_t protocol = detect_protocol(std::string_view(buffer_).substr(start_, protocol_probe_size));
+  const std::uint16_t protocol =
+      detect_protocol(std::string_view(buffer_).substr(start_, protocol_probe_size));
   const std::size_t hsize = header_size(protocol);
   fill(hsize);
-  const Header header = parse_header(std::string_view(buffer_).substr(start_, hsize), max_message_size);
+  const Header header =
+      parse_header(std::string_view(buffer_).substr(start_, hsize), max_message_size);
   fill(hsize + header.body_size());
-  Message m = decode_body(header, std::string_view(buffer_).substr(start_ + hsize, header.body_size()), hmac_key,
-                          max_message_size);
+  Message m =
+      decode_body(header, std::string_view(buffer_).substr(start_ + hsize, header.body_size()),
+                  hmac_key, max_message_size);
   start_ += hsize + header.body_size();
   if (start_ == buffer_.size()) {
     start_ = 0;
     buffer_.clear();
-    if (buffer_.capacity() > (1u << 20)) buffer_.shrink_to_fit();  // do not keep a big message's room
+    if (buffer_.capacity() > (1u << 20))
+      buffer_.shrink_to_fit();  // do not keep a big message's room
   }
   return m;
 }
@@ -360,7 +376,8 @@ namespace {
 using Executor = asio::io_context::executor_type;
 using Socket = asio::basic_stream_socket<asio::generic::stream_protocol, Executor>;
 using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol, Executor>;
-using Timer = asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>,
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                         asio::wait_traits<std::chrono::steady_clock>,
                                          asio::strand<Executor>>;
 
 }  // namespace
@@ -407,7 +424,8 @@ class MessageServer::Impl {
     start_serving();
     {
       std::lock_guard lock(threads_mutex_);
-      while (threads_.size() + 1 < options_.threads_min) spawn_locked();
+      while (threads_.size() + 1 < options_.threads_min)
+        spawn_locked();
       ++running_threads_;
     }
     run_loop();
@@ -416,7 +434,8 @@ class MessageServer::Impl {
   void start() {
     start_serving();
     std::lock_guard lock(threads_mutex_);
-    while (threads_.size() < options_.threads_min) spawn_locked();
+    while (threads_.size() < options_.threads_min)
+      spawn_locked();
   }
 
   void shutdown();
@@ -450,7 +469,8 @@ class MessageServer::Impl {
   // A handler is about to run: grow the pool if every thread is busy (thread server type).
   void enter_handler() {
     const std::size_t busy = ++busy_threads_;
-    if (busy >= running_threads_.load() && running_threads_.load() < options_.threads_max && !stopping_) {
+    if (busy >= running_threads_.load() && running_threads_.load() < options_.threads_max &&
+        !stopping_) {
       std::lock_guard lock(threads_mutex_);
       if (running_threads_.load() < options_.threads_max) spawn_locked();
     }
@@ -478,7 +498,8 @@ class MessageServer::Impl {
         ctx_.run();
         break;
       } catch (const std::exception& e) {
-        log::logger("pyrocpp.transport")->error("uncaught exception in the server loop: {}", e.what());
+        log::logger("pyrocpp.transport")
+            ->error("uncaught exception in the server loop: {}", e.what());
       }
     }
     --running_threads_;
@@ -570,14 +591,16 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
 
   bool timeout_due() const {
     return timeout() > 0 && !closed_ && !handling_ &&
-           std::chrono::steady_clock::now() - last_activity_ > std::chrono::duration<double>(timeout());
+           std::chrono::steady_clock::now() - last_activity_ >
+               std::chrono::duration<double>(timeout());
   }
 
   void wait_readable() {
     if (closed_) return;
     if (timeout() > 0) arm_timer();
     socket_.async_wait(Socket::wait_read,
-                       asio::bind_executor(strand_, [self = shared_from_this()](const boost::system::error_code& ec) {
+                       asio::bind_executor(strand_, [self = shared_from_this()](
+                                                        const boost::system::error_code& ec) {
                          self->on_readable(ec);
                        }));
   }
@@ -603,7 +626,8 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
         in_.resize(std::max<std::size_t>(in_.size() * 2, in_end_ + 16384));
       }
       boost::system::error_code rec;
-      const std::size_t n = socket_.read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_), rec);
+      const std::size_t n =
+          socket_.read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_), rec);
       if (rec == asio::error::would_block || rec == asio::error::try_again) break;
       if (rec || n == 0) {
         close();
@@ -651,8 +675,8 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
       }
       Message message;
       try {
-        message = decode_body(header, data.substr(hsize, header.body_size()), server_.options().hmac_key,
-                              server_.options().max_message_size);
+        message = decode_body(header, data.substr(hsize, header.body_size()),
+                              server_.options().hmac_key, server_.options().max_message_size);
       } catch (const PyroError& e) {
         bad_input(e);
         return;
@@ -697,7 +721,8 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
   // for an oversized message in protocol 48, it just closes.
   void bad_input(const PyroError& e) {
     log::logger("pyrocpp.transport")->debug("bad input from {}: {}", peer_, e.what());
-    const bool pyro4_too_large = protocol_ == protocol_48 && dynamic_cast<const MessageTooLargeError*>(&e);
+    const bool pyro4_too_large =
+        protocol_ == protocol_48 && dynamic_cast<const MessageTooLargeError*>(&e);
     if (handshake_done_ || pyro4_too_large || dynamic_cast<const SecurityError*>(&e)) {
       close();
       return;
@@ -712,6 +737,7 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
       EncodeSettings settings;
       settings.max_message_size = server_.options().max_message_size;
       settings.hmac_key = server_.options().hmac_key ? &*server_.options().hmac_key : nullptr;
+      settings.compress = server_.options().compress;
       encode_message(reply, out_, settings);
     } catch (const std::exception& e) {
       log::logger("pyrocpp.transport")->warn("cannot send reply to {}: {}", peer_, e.what());
@@ -727,15 +753,16 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
       return false;
     }
     const std::size_t done = ec ? 0 : n;
-    asio::async_write(socket_, asio::buffer(out_.data() + done, out_.size() - done),
-                      asio::bind_executor(strand_, [self = shared_from_this()](const boost::system::error_code& wec,
-                                                                               std::size_t) {
-                        if (wec) {
-                          self->close();
-                          return;
-                        }
-                        if (self->after_write()) self->process();
-                      }));
+    asio::async_write(
+        socket_, asio::buffer(out_.data() + done, out_.size() - done),
+        asio::bind_executor(strand_, [self = shared_from_this()](
+                                         const boost::system::error_code& wec, std::size_t) {
+          if (wec) {
+            self->close();
+            return;
+          }
+          if (self->after_write()) self->process();
+        }));
     return false;
   }
 
@@ -809,7 +836,8 @@ void MessageServer::Impl::start_serving() {
     socklen_t len = sizeof ss;
     ::getsockname(*options_.connected_socket, reinterpret_cast<sockaddr*>(&ss), &len);
     const int family = ss.ss_family == 0 ? AF_UNIX : ss.ss_family;
-    socket.assign(asio::generic::stream_protocol(family, SOCK_STREAM), ::dup(*options_.connected_socket));
+    socket.assign(asio::generic::stream_protocol(family, SOCK_STREAM),
+                  ::dup(*options_.connected_socket));
     auto conn = std::make_shared<Conn>(*this, std::move(socket), "<<connected-socket>>", true);
     add(conn.get());
     conn->start();
@@ -825,12 +853,14 @@ void MessageServer::Impl::shutdown() {
     boost::system::error_code ec;
     acceptor_.close(ec);
   });
-  for (auto& c : connections()) c->request_close();
+  for (auto& c : connections())
+    c->request_close();
   work_.reset();
 }
 
 void MessageServer::Impl::check_timeouts() {
-  for (auto& c : connections()) c->check_timeout();
+  for (auto& c : connections())
+    c->check_timeout();
 }
 
 void MessageServer::Impl::add(Conn* c) {
@@ -858,7 +888,8 @@ std::vector<std::shared_ptr<MessageServer::Impl::Conn>> MessageServer::Impl::con
   std::lock_guard lock(conns_mutex_);
   out.reserve(conn_count_);
   // a listed connection is alive: it leaves the list in close(), before its last owner drops it
-  for (Conn* c = conns_head_; c != nullptr; c = c->next_) out.push_back(c->shared_from_this());
+  for (Conn* c = conns_head_; c != nullptr; c = c->next_)
+    out.push_back(c->shared_from_this());
   return out;
 }
 
@@ -868,12 +899,13 @@ void MessageServer::Impl::open_acceptor() {
     const std::string& name = *options_.unixsocket;
     if (name.empty()) throw CommunicationError("invalid unix socket name");
     if (name[0] != '\0') {
-      struct stat st{};
+      struct stat st {};
       if (::stat(name.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(name.c_str());
     }
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    if (name.size() >= sizeof addr.sun_path) throw CommunicationError("unix socket name too long: " + name);
+    if (name.size() >= sizeof addr.sun_path)
+      throw CommunicationError("unix socket name too long: " + name);
     std::memcpy(addr.sun_path, name.data(), name.size());
     const auto len = offsetof(sockaddr_un, sun_path) + name.size() + (name[0] == '\0' ? 0 : 1);
     const asio::generic::stream_protocol::endpoint ep(&addr, len);
@@ -889,27 +921,34 @@ void MessageServer::Impl::open_acceptor() {
   std::string bind_host = options_.host;
   asio::ip::tcp::endpoint endpoint;
   if (bind_host.empty()) {
-    endpoint = asio::ip::tcp::endpoint(options_.socket.prefer_ip_version == 6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(),
-                                       static_cast<unsigned short>(options_.port));
+    endpoint = asio::ip::tcp::endpoint(
+        options_.socket.prefer_ip_version == 6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(),
+        static_cast<unsigned short>(options_.port));
   } else {
     asio::ip::tcp::resolver resolver(ctx_);
     auto results = resolver.resolve(bind_host, std::to_string(options_.port), ec);
-    if (ec) throw CommunicationError("cannot bind to ('" + bind_host + "', " + std::to_string(options_.port) + "): " + ec.message());
+    if (ec)
+      throw CommunicationError("cannot bind to ('" + bind_host + "', " +
+                               std::to_string(options_.port) + "): " + ec.message());
     bool found = false;
     for (const auto& r : results) {
       const auto& ep = r.endpoint();
       if (options_.socket.prefer_ip_version == 4 && !ep.address().is_v4()) continue;
       if (options_.socket.prefer_ip_version == 6 && !ep.address().is_v6()) continue;
-      if (!found || (options_.socket.prefer_ip_version == 0 && ep.address().is_v4() && !endpoint.address().is_v4())) {
+      if (!found || (options_.socket.prefer_ip_version == 0 && ep.address().is_v4() &&
+                     !endpoint.address().is_v4())) {
         endpoint = ep;
       }
       found = true;
     }
-    if (!found) throw CommunicationError("cannot bind to " + bind_host + ": no address of the preferred IP version");
+    if (!found)
+      throw CommunicationError("cannot bind to " + bind_host +
+                               ": no address of the preferred IP version");
   }
   const asio::generic::stream_protocol::endpoint gep(endpoint.data(), endpoint.size());
   acceptor_.open(gep.protocol(), ec);
-  if (!ec && options_.socket.reuse) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && options_.socket.reuse)
+    acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor_.bind(gep, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
@@ -923,7 +962,8 @@ void MessageServer::Impl::open_acceptor() {
                                    : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   if (bind_host.empty()) {
     const std::string text = address_text(reinterpret_cast<sockaddr*>(&ss), len);
-    host_ = text.front() == '[' ? text.substr(1, text.find(']') - 1) : text.substr(0, text.rfind(':'));
+    host_ =
+        text.front() == '[' ? text.substr(1, text.find(']') - 1) : text.substr(0, text.rfind(':'));
   } else {
     host_ = bind_host;
   }
@@ -940,7 +980,8 @@ void MessageServer::Impl::accept() {
         peer = address_text(reinterpret_cast<sockaddr*>(&ss), len);
       }
       if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
-        if (options_.socket.nodelay) set_int_option(socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, 1);
+        if (options_.socket.nodelay)
+          set_int_option(socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, 1);
         set_int_option(socket.native_handle(), SOL_SOCKET, SO_KEEPALIVE, 1);
       }
       ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
@@ -967,15 +1008,35 @@ MessageServer::MessageServer(ServerOptions options, MessageHandler& handler)
 
 MessageServer::~MessageServer() = default;
 
-const std::string& MessageServer::host() const noexcept { return impl_->host(); }
-int MessageServer::port() const noexcept { return impl_->port(); }
-std::string MessageServer::location() const { return impl_->location(); }
-void MessageServer::run() { impl_->run(); }
-void MessageServer::start() { impl_->start(); }
-void MessageServer::shutdown() { impl_->shutdown(); }
-bool MessageServer::running() const noexcept { return impl_->running(); }
-void MessageServer::post(std::function<void()> f) { impl_->post(std::move(f)); }
-std::size_t MessageServer::connection_count() const { return impl_->connection_count(); }
-void MessageServer::check_timeouts() { impl_->check_timeouts(); }
+const std::string& MessageServer::host() const noexcept {
+  return impl_->host();
+}
+int MessageServer::port() const noexcept {
+  return impl_->port();
+}
+std::string MessageServer::location() const {
+  return impl_->location();
+}
+void MessageServer::run() {
+  impl_->run();
+}
+void MessageServer::start() {
+  impl_->start();
+}
+void MessageServer::shutdown() {
+  impl_->shutdown();
+}
+bool MessageServer::running() const noexcept {
+  return impl_->running();
+}
+void MessageServer::post(std::function<void()> f) {
+  impl_->post(std::move(f));
+}
+std::size_t MessageServer::connection_count() const {
+  return impl_->connection_count();
+}
+void MessageServer::check_timeouts() {
+  impl_->check_timeouts();
+}
 
 }  // namespace pyro

@@ -3,12 +3,12 @@
 // in-process, or the pyro-echoserver program in a child process when it must be killed.
 #include "pyro/client.hpp"
 
-#include <gtest/gtest.h>
-#include <sys/socket.h>
-
 #include <chrono>
 #include <filesystem>
+#include <sys/socket.h>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "pyro/server.hpp"
 #include "support/process.hpp"
@@ -35,7 +35,9 @@ struct Service {
 };
 
 Exposed<Service> service_exposure() {
-  return Exposed<Service>("Service").method("add", &Service::add).method("slow", &Service::slow);
+  return Exposed<Service>("Service")
+      .method("add", &Service::add, {"a", "b"})
+      .method("slow", &Service::slow);
 }
 
 Config local_config() {
@@ -59,9 +61,58 @@ TEST(Proxy, ConnectsLazilyAndReleases) {
   EXPECT_FALSE(p.bind());
 }
 
+TEST(Proxy, SendsBatchesAndStopsAtTheFirstError) {
+  const Config c = local_config();
+  Daemon d(DaemonOptions{}, c);
+  auto service = std::make_shared<Service>();
+  const Uri u = d.expose(service, "svc", service_exposure().method("fail", [](Service&) -> int {
+    throw ValueError("batch stop");
+  }));
+  d.start();
+  Proxy p(u, c);
+  BatchProxy batch(p);
+  batch.add("add", 1, 2).add("add", 3, kw("b", 4));
+  EXPECT_EQ(batch.size(), 2u);
+  BatchResults results = batch();
+  EXPECT_EQ(batch.size(), 0u);  // cleared for reuse
+  EXPECT_EQ(results.next_as<int>(), 3);
+  EXPECT_EQ(results.next_as<int>(), 7);
+  EXPECT_FALSE(results.next().has_value());
+
+  batch.add("add", 1, 1).add("fail").add("add", 2, 2);
+  std::vector<int> seen;
+  try {
+    for (const Value& r : batch())
+      seen.push_back(r.as_int());
+    ADD_FAILURE() << "the failing call did not raise";
+  } catch (const RemoteError& e) {  // raised as Python's builtins.ValueError
+    EXPECT_EQ(e.class_name(), "builtins.ValueError");
+    EXPECT_STREQ(e.what(), "batch stop");
+    EXPECT_FALSE(e.remote_traceback().empty());
+  }
+  EXPECT_EQ(seen, std::vector<int>{2});
+
+  // Unknown names are checked by the daemon, which answers with Pyro's error as the element.
+  batch.add("nosuch");
+  try {
+    batch().next();
+    ADD_FAILURE() << "an unknown method in a batch did not raise";
+  } catch (const RemoteError& e) {
+    EXPECT_EQ(e.class_name(), "builtins.AttributeError");
+  }
+
+  // A oneway batch returns at once; the next call on the connection still works.
+  batch.add("slow", 0.2).add("add", 5, 5);
+  const auto start = std::chrono::steady_clock::now();
+  batch.run_oneway();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(150));
+  EXPECT_EQ(p.call<int>("add", 1, 2), 3);
+}
+
 TEST(Proxy, RefusedConnectionsGivePyrosMessage) {
   Proxy p("PYRO:x@127.0.0.1:1", local_config());
-  EXPECT_EQ(error_of([&] { p.bind(); }), "cannot connect to ('127.0.0.1', 1): [Errno 111] Connection refused");
+  EXPECT_EQ(error_of([&] { p.bind(); }),
+            "cannot connect to ('127.0.0.1', 1): [Errno 111] Connection refused");
   EXPECT_THROW(p.bind(), CommunicationError);
 }
 
@@ -84,7 +135,8 @@ TEST(Proxy, ReportsALostConnectionAndReconnectsToARestartedServer) {
   const int port = testing::free_port();
   const std::string uri = "PYRO:test.echoserver@127.0.0.1:" + std::to_string(port);
   auto server = std::make_unique<testing::ChildProcess>(
-      PYRO_ECHOSERVER, std::vector<std::string>{"-H", "127.0.0.1", "-p", std::to_string(port), "-q"});
+      PYRO_ECHOSERVER,
+      std::vector<std::string>{"-H", "127.0.0.1", "-p", std::to_string(port), "-q"});
   ASSERT_TRUE(testing::ChildProcess::wait_for_port(port));
   Proxy p(uri, local_config());
   EXPECT_EQ(p.call<std::string>("echo", "hi"), "hi");
@@ -97,7 +149,8 @@ TEST(Proxy, ReportsALostConnectionAndReconnectsToARestartedServer) {
   killer.join();
   EXPECT_THROW(p.call("echo", "x"), CommunicationError);  // nobody listens
   server = std::make_unique<testing::ChildProcess>(
-      PYRO_ECHOSERVER, std::vector<std::string>{"-H", "127.0.0.1", "-p", std::to_string(port), "-q"});
+      PYRO_ECHOSERVER,
+      std::vector<std::string>{"-H", "127.0.0.1", "-p", std::to_string(port), "-q"});
   ASSERT_TRUE(testing::ChildProcess::wait_for_port(port));
   EXPECT_EQ(p.call<std::string>("echo", "again"), "again");  // transparently reconnected
 }
@@ -107,14 +160,16 @@ TEST(Proxy, RetriesACallOnAFreshConnectionWithMaxRetries) {
   const int port = testing::free_port();
   const std::string uri = "PYRO:test.echoserver@127.0.0.1:" + std::to_string(port);
   auto server = std::make_unique<testing::ChildProcess>(
-      PYRO_ECHOSERVER, std::vector<std::string>{"-H", "127.0.0.1", "-p", std::to_string(port), "-q"});
+      PYRO_ECHOSERVER,
+      std::vector<std::string>{"-H", "127.0.0.1", "-p", std::to_string(port), "-q"});
   ASSERT_TRUE(testing::ChildProcess::wait_for_port(port));
   Proxy p(uri, local_config());
   EXPECT_EQ(p.call<std::string>("echo", "1"), "1");
   // the server goes away and comes back while the proxy still holds its old connection
   server->kill(SIGKILL);
   server = std::make_unique<testing::ChildProcess>(
-      PYRO_ECHOSERVER, std::vector<std::string>{"-H", "127.0.0.1", "-p", std::to_string(port), "-q"});
+      PYRO_ECHOSERVER,
+      std::vector<std::string>{"-H", "127.0.0.1", "-p", std::to_string(port), "-q"});
   ASSERT_TRUE(testing::ChildProcess::wait_for_port(port));
   p.set_max_retries(1);
   EXPECT_EQ(p.call<std::string>("echo", "2"), "2");  // the first attempt fails, the retry works
@@ -134,8 +189,10 @@ TEST(Proxy, BelongsToOneThreadUntilHandedOver) {
   Proxy p(u, c);
   std::string error;
   std::thread([&] { error = error_of([&] { p.call("add", 1, 2); }); }).join();
-  EXPECT_EQ(error, "the calling thread is not the owner of this proxy, create a new proxy in this thread or "
-                   "transfer ownership.");
+  EXPECT_EQ(
+      error,
+      "the calling thread is not the owner of this proxy, create a new proxy in this thread or "
+      "transfer ownership.");
   int result = 0;
   std::thread([&] {
     p.claim_ownership();
@@ -165,7 +222,8 @@ TEST(Proxy, WorksOverIpv6) {
 }
 
 TEST(Proxy, WorksOverUnixSockets) {
-  const auto path = std::filesystem::temp_directory_path() / ("pyrocpp-test-" + std::to_string(::getpid()) + ".sock");
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("pyrocpp-test-" + std::to_string(::getpid()) + ".sock");
   {
     DaemonOptions o;
     o.unixsocket = path.string();
@@ -213,10 +271,12 @@ TEST(Proxy, TenThousandIdleProxiesDoNotStopTheDaemon) {
   rlimit r{};
   ::getrlimit(RLIMIT_NOFILE, &r);
   const std::size_t wanted = 10000;
-  if (r.rlim_cur < wanted + 200) GTEST_SKIP() << "open-files limit " << r.rlim_cur << " is below " << wanted + 200;
+  if (r.rlim_cur < wanted + 200)
+    GTEST_SKIP() << "open-files limit " << r.rlim_cur << " is below " << wanted + 200;
   const int port = testing::free_port();
-  testing::ChildProcess server(PYRO_ECHOSERVER,
-                               std::vector<std::string>{"-H", "127.0.0.1", "-p", std::to_string(port), "-q"});
+  testing::ChildProcess server(
+      PYRO_ECHOSERVER,
+      std::vector<std::string>{"-H", "127.0.0.1", "-p", std::to_string(port), "-q"});
   ASSERT_TRUE(testing::ChildProcess::wait_for_port(port));
   const Uri uri("PYRO:test.echoserver@127.0.0.1:" + std::to_string(port));
   std::vector<Proxy> idle;

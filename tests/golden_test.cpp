@@ -5,6 +5,7 @@
 // client's. Name server scenarios (ns_*) are not replayed here.
 #include <algorithm>
 #include <arpa/inet.h>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -17,7 +18,6 @@
 #include <optional>
 #include <poll.h>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -35,6 +35,7 @@
 #include "pyro/protocol.hpp"
 #include "pyro/server.hpp"
 #include "support/interop_service.hpp"
+#include "support/marshal_canonical.hpp"
 #include "support/vectors.hpp"
 
 namespace pyro::testing {
@@ -48,6 +49,11 @@ constexpr auto io_timeout = 10s;
 // After a oneway request, how long no reply may arrive (and the call has surely run).
 constexpr auto quiet_period = 250ms;
 constexpr std::size_t header_bytes = 40;  // protocol 502
+
+// The fixed header size of a message, from its first 6 bytes.
+std::size_t header_size_of(std::string_view bytes) {
+  return header_size(detect_protocol(bytes.substr(0, protocol_probe_size)));
+}
 
 // =============================================================================================
 // Scenarios
@@ -192,6 +198,19 @@ Notes& notes() {
   return n;
 }
 
+// How the messages were compared (for the summary).
+struct Counts {
+  std::atomic<int> exact{0};      // decoded payload and every byte (masked ranges aside)
+  std::atomic<int> order{0};      // decoded payload; a set made byte order arbitrary
+  std::atomic<int> traceback{0};  // decoded payload; an implementation specific traceback
+  std::atomic<int> location{0};   // decoded payload; a URI location rewritten
+};
+
+Counts& counts() {
+  static Counts c;
+  return c;
+}
+
 void note(const std::string& text) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   const std::string where = info ? std::string(info->test_suite_name()) + "." + info->name() : "";
@@ -299,17 +318,20 @@ class Socket {
     return ntohs(addr.sin_port);
   }
 
+  // Polls at least once, also when the deadline has passed.
   Wait wait_readable(Clock::time_point deadline, int cancel = -1) const {
     for (;;) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) return Wait::timeout;
+      const auto left = std::max<std::int64_t>(
+          0,
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
       pollfd fds[2] = {{fd_, POLLIN, 0}, {cancel, POLLIN, 0}};
-      const int n = ::poll(fds, cancel >= 0 ? 2 : 1, static_cast<int>(left.count()));
+      const int n = ::poll(fds, cancel >= 0 ? 2 : 1, static_cast<int>(left));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) throw std::runtime_error("poll(): " + std::string(std::strerror(errno)));
+      // data that is there is still read after a cancel
+      if (fds[0].revents != 0) return Wait::ready;
       if (cancel >= 0 && (fds[1].revents & POLLIN)) return Wait::cancelled;
-      if (n > 0) return Wait::ready;
+      if (Clock::now() >= deadline) return Wait::timeout;
     }
   }
 
@@ -342,20 +364,23 @@ class Socket {
     }
   }
 
-  // One whole protocol 502 message (header, annotations, payload) as it came. Throws
+  // One whole message (protocol 502 or 48: header, annotations, payload) as it came. Throws
   // std::runtime_error on timeout, cancel or end of stream.
   std::string read_message(Clock::time_point deadline, int cancel = -1) const {
     std::string bytes;
-    read_exactly(bytes, header_bytes, deadline, cancel);
+    read_exactly(bytes, protocol_probe_size, deadline, cancel);
     Header h;
+    std::size_t size = 0;
     try {
+      size = header_size_of(bytes);
+      read_exactly(bytes, size, deadline, cancel);
       h = parse_header(bytes, 0);
     } catch (const std::exception& e) {
       std::string more;
       read_some(more, 65536, Clock::now() + 100ms, cancel);
       throw std::runtime_error(std::string(e.what()) + " in " + printable(bytes + more));
     }
-    read_exactly(bytes, header_bytes + h.body_size(), deadline, cancel);
+    read_exactly(bytes, size + h.body_size(), deadline, cancel);
     return bytes;
   }
 
@@ -387,7 +412,7 @@ class Socket {
                     int cancel) const {
     while (bytes.size() < total) {
       const auto got = read_some(bytes, total - bytes.size(), deadline, cancel);
-      if (!got) throw std::runtime_error("timed out waiting for a message");
+      if (!got) throw std::runtime_error("no message came (timeout, or the other side was done)");
       if (*got == 0) {
         throw std::runtime_error("connection closed after " + std::to_string(bytes.size()) +
                                  " bytes of a message: " + printable(bytes));
@@ -409,8 +434,9 @@ struct Wire {
 
 Wire parse_wire(std::string_view bytes) {
   Wire w;
-  w.header = parse_header(bytes.substr(0, header_bytes), 0);
-  w.message = decode_body(w.header, bytes.substr(header_bytes, w.header.body_size()));
+  const std::size_t size = header_size_of(bytes);
+  w.header = parse_header(bytes.substr(0, size), 0);
+  w.message = decode_body(w.header, bytes.substr(size, w.header.body_size()));
   return w;
 }
 
@@ -490,16 +516,26 @@ class Normalizer {
   std::string recorded_;
 };
 
-// The message bytes with the nondeterministic ranges zeroed, and for a compressed message the
-// payload decompressed and the data size zeroed (zlib output may differ between compressors).
+// The message bytes with the nondeterministic ranges zeroed; a compressed payload inflated (zlib
+// output may differ between compressors) and a marshal payload in canonical form (CPython's
+// reference flags depend on its reference counts), with the data size zeroed then.
 std::string canonical_bytes(std::string_view bytes, const rapidjson::Value& recorded_json) {
   std::string out(bytes);
-  if (out.size() >= header_bytes) {
-    const std::uint16_t flags = be16(out, 8);
-    if (flags & flags::compressed) {
-      const Header h = parse_header(std::string_view(out).substr(0, header_bytes), 0);
-      const std::size_t payload_at = header_bytes + h.annotations_size;
-      const std::string payload = zlib_decompress(std::string_view(out).substr(payload_at));
+  if (out.size() >= header_bytes && detect_protocol(out.substr(0, protocol_probe_size)) == 502) {
+    const Header h = parse_header(std::string_view(out).substr(0, header_bytes), 0);
+    const std::size_t payload_at = header_bytes + h.annotations_size;
+    std::string payload = out.substr(std::min(payload_at, out.size()));
+    bool changed = false;
+    if (h.flags & flags::compressed) {
+      payload = zlib_decompress(payload);
+      changed = true;
+    }
+    if (h.serializer_id == marshal_serializer().id(Dialect::pyro5) &&
+        h.type != static_cast<std::uint16_t>(MessageType::ping) && !payload.empty()) {
+      payload = marshal_canonical(payload);
+      changed = true;
+    }
+    if (changed) {
       out = out.substr(0, payload_at) + payload;
       std::fill(out.begin() + 12, out.begin() + 16, '\0');
     }
@@ -585,37 +621,42 @@ std::string compare_message(const Scenario& s, std::size_t index, std::string_vi
   if (ser == nullptr) {
     EXPECT_EQ(printable(ap), printable(ep)) << "payload";
   } else {
-    Value ev, av;
+    std::optional<Value> ev;
     try {
       ev = ser->decode(ep);
-    } catch (const std::exception& e) {
-      ADD_FAILURE() << "our " << ser->name()
-                    << " decoder rejects the recorded payload: " << e.what()
-                    << "\n  recorded: " << printable(ep);
-      return strm;
+    } catch (const std::exception&) {
+      // A payload a Pyro daemon refuses too (msgpack's integer map keys): ours must be the
+      // very same bytes, checked below.
     }
-    try {
-      av = ser->decode(ap);
-    } catch (const std::exception& e) {
-      ADD_FAILURE() << "our " << ser->name() << " decoder rejects our payload: " << e.what()
-                    << "\n  ours: " << printable(ap);
-      return strm;
+    if (ev) {
+      Value av;
+      try {
+        av = ser->decode(ap);
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "our " << ser->name() << " decoder rejects our payload: " << e.what()
+                      << "\n  ours: " << printable(ap);
+        return strm;
+      }
+      const Normalizer norm(settings.our_location, settings.recorded_location);
+      Tolerated ignored;
+      const Value en = norm(*ev, ignored);
+      const Value an = norm(av, tolerated);
+      tolerated.order = tolerated.order || ignored.order;
+      tolerated.traceback = tolerated.traceback || ignored.traceback;
+      EXPECT_TRUE(identical(an, en))
+          << "decoded payload differs\n  ours:     " << an.repr() << "\n  recorded: " << en.repr()
+          << "\n  our bytes:      " << printable(ap) << "\n  recorded bytes: " << printable(ep);
     }
-    const Normalizer norm(settings.our_location, settings.recorded_location);
-    Tolerated ignored;
-    const Value en = norm(ev, ignored);
-    const Value an = norm(av, tolerated);
-    tolerated.order = tolerated.order || ignored.order;
-    tolerated.traceback = tolerated.traceback || ignored.traceback;
-    EXPECT_TRUE(identical(an, en))
-        << "decoded payload differs\n  ours:     " << an.repr() << "\n  recorded: " << en.repr()
-        << "\n  our bytes:      " << printable(ap) << "\n  recorded bytes: " << printable(ep);
   }
 
+  if (tolerated.order) ++counts().order;
+  if (tolerated.traceback) ++counts().traceback;
+  if (tolerated.location) ++counts().location;
   // exact bytes (seq adjusted, nondeterministic ranges masked, compressed payloads inflated)
   if (!tolerated.order && !tolerated.traceback && !tolerated.location) {
+    ++counts().exact;
     std::string want = rec.bytes;
-    put_be16(want, 10, expected_seq);
+    put_be16(want, 10, actual.header.seq);  // a wrong seq is reported above
     const std::string a = canonical_bytes(ours, rec_json);
     const std::string e = canonical_bytes(want, rec_json);
     if (a != e) {
@@ -636,6 +677,32 @@ std::string compare_message(const Scenario& s, std::size_t index, std::string_vi
 
 class DaemonReplay : public ::testing::TestWithParam<std::string> {};
 
+// raw/foreign_protocol_header: a Pyro4 CONNECT sent to a Pyro5 daemon. Python's Pyro5 daemon
+// refuses it (CONNECTFAIL "invalid protocol version: 48"); ours serves Pyro4 and Pyro5 clients
+// on one port by design (docs/protocol.md, detect_protocol), so it answers as a Pyro4 daemon.
+void check_serves_protocol_48_too(const Scenario& s, int port) {
+  Socket socket = Socket::connect_loopback(port);
+  socket.send_all(s.messages.at(0).bytes);
+  std::string ours;
+  try {
+    ours = socket.read_message(Clock::now() + io_timeout);
+  } catch (const std::exception& e) {
+    FAIL() << "no reply to the protocol 48 CONNECT: " << e.what();
+  }
+  const Wire w = parse_wire(ours);
+  EXPECT_EQ(w.header.protocol, protocol_48);
+  EXPECT_EQ(w.header.type, static_cast<std::uint16_t>(MessageType::connectok));
+  const Serializer* ser =
+      serializer_by_id(static_cast<std::uint8_t>(w.header.serializer_id), Dialect::pyro4);
+  ASSERT_NE(ser, nullptr);
+  const Value reply = ser->decode(w.message.payload);
+  EXPECT_TRUE(reply.is_dict() && reply.find("handshake") && reply.find("meta")) << reply.repr();
+  note(
+      "by design (docs/protocol.md: one daemon serves protocols 502 and 48), a Pyro4 CONNECT "
+      "gets a protocol 48 CONNECTOK where Pyro5 sends CONNECTFAIL 'invalid protocol version: "
+      "48'; checked that instead");
+}
+
 TEST_P(DaemonReplay, AnswersLikeTheRecordedDaemon) {
   const Scenario& s = scenario_named(GetParam());
   const std::string advertised = advertised_of(s);
@@ -651,6 +718,10 @@ TEST_P(DaemonReplay, AnswersLikeTheRecordedDaemon) {
   daemon.start();
   const std::string location = daemon.location();
   const int port = split_location(location).second;
+  if (scenario_base(s) == "foreign_protocol_header") {
+    check_serves_protocol_48_too(s, port);
+    return;
+  }
 
   std::map<int, Socket> connections;
   std::map<std::string, std::string> variables;
@@ -717,18 +788,33 @@ TEST_P(DaemonReplay, AnswersLikeTheRecordedDaemon) {
 // Client side: our Proxy performs the recorded steps against a fake daemon
 // =============================================================================================
 
+// Text of tagged JSON (for messages).
+std::string json_text(const rapidjson::Value& v) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  v.Accept(writer);
+  return buffer.GetString();
+}
+
 // Why a step is not performed by our proxy (empty: it is).
 std::string client_skip_reason(const rapidjson::Value& step) {
   const std::string action = json_string(find_member(step, "action"));
-  if (action == "batch") {
-    return "batch step not run: pyro::Proxy has no batch API yet (Pyro's BatchProxy)";
-  }
   if (action == "ping_message") {
     return "protocol level PING not sent: pyro::Proxy has no API for it (Pyro5's Proxy has none "
            "either; the recording wrote it on the raw connection)";
   }
   if (action == "raw_send") return "raw bytes written by a plain socket client, not a proxy";
   if (action == "locate_ns") return "name server lookup (not part of this replay)";
+  // A call the Python client could not serialize, with an argument C++ has no type for: the
+  // vectors' $decimal and $uuid become plain str here, which every serializer carries.
+  if (const auto* skipped = find_member(step, "skipped"); skipped && skipped->IsTrue()) {
+    const std::string args = json_text(step["args"]);
+    if (args.find("\"$decimal\"") != std::string::npos ||
+        args.find("\"$uuid\"") != std::string::npos) {
+      return "the Python client refused a decimal.Decimal/uuid.UUID argument before sending; "
+             "C++ has no such type (the vectors' $decimal/$uuid become str), nothing to refuse";
+    }
+  }
   return {};
 }
 
@@ -786,7 +872,13 @@ class FakeDaemon {
             }
             connections[conn] = std::move(accepted);
           }
-          received_[i] = connections[conn].read_message(Clock::now() + io_timeout, cancel_[0]);
+          try {
+            received_[i] = connections[conn].read_message(Clock::now() + io_timeout, cancel_[0]);
+          } catch (const std::exception& e) {
+            errors_.push_back("waiting for the proxy's message in place of " + rec.file + ": " +
+                              e.what());
+            return;
+          }
           last_request[conn] = i;
         } else {
           if (!last_request.contains(conn)) {
@@ -801,7 +893,13 @@ class FakeDaemon {
           connections[conn].close();
         }
       }
-      // The conversation is over: anything the proxy sends from now on is unexpected.
+      // The conversation is over: whatever the proxy sends until finish() (its connections
+      // closing aside) is unexpected.
+      pollfd cancel{cancel_[0], POLLIN, 0};
+      ::poll(&cancel, 1, static_cast<int>(std::chrono::milliseconds(2 * io_timeout).count()));
+      if (listener_.wait_readable(Clock::now()) == Socket::Wait::ready) {
+        errors_.push_back("unexpected extra connection from the proxy");
+      }
       for (auto& [conn, socket] : connections) {
         if (!socket.is_open()) continue;
         std::string extra;
@@ -812,8 +910,6 @@ class FakeDaemon {
                             ": " + printable(extra));
         }
       }
-      Socket idle;
-      listener_.wait_readable(Clock::now() + 2 * io_timeout, cancel_[0]);
     } catch (const std::exception& e) {
       errors_.push_back(e.what());
     }
@@ -863,14 +959,6 @@ struct Outcome {
   std::vector<std::string> remote_traceback;
   bool remote_traceback_known = false;  // a PyroError carries one; pyro::ValueError etc. do not
 };
-
-// Text of tagged JSON (for messages).
-std::string json_text(const rapidjson::Value& v) {
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-  v.Accept(writer);
-  return buffer.GetString();
-}
 
 bool is_tag(const rapidjson::Value& v, const char* tag) {
   return v.IsObject() && v.MemberCount() == 1 && v.HasMember(tag);
@@ -924,10 +1012,8 @@ RemoteIterator stream_call(Proxy& proxy, std::string_view method, const Value& a
 // Runs the recorded steps with our Proxy.
 class ClientSession {
  public:
-  ClientSession(Config config, std::string location, std::string advertised)
-      : config_(std::move(config)),
-        location_(std::move(location)),
-        advertised_(std::move(advertised)) {}
+  ClientSession(Config config, std::string location)
+      : config_(std::move(config)), location_(std::move(location)) {}
   ~ClientSession() { close(); }
 
   // Drops the iterator, then the proxies (closing their connections).
@@ -956,9 +1042,16 @@ class ClientSession {
     }
     try {
       out.returned = perform(step);
+      if (stream_ended_) {
+        // RemoteIterator::next() turns the remote StopIteration into nullopt
+        out.returned.reset();
+        out.raised = ExceptionInfo{"builtins.StopIteration", {}, {}};
+        out.raised_type = "std::nullopt from RemoteIterator::next()";
+        stream_ended_ = false;
+      }
     } catch (const std::exception& e) {
       out.raised = ExceptionInfo::from_exception(e);
-      out.raised_type = typeid(e).name();
+      out.raised_type = detail::demangle(typeid(e).name());
       if (const auto* pe = dynamic_cast<const PyroError*>(&e)) {
         out.remote_traceback = pe->remote_traceback();
         out.remote_traceback_known = true;
@@ -971,6 +1064,8 @@ class ClientSession {
   }
 
   const Annotations& response_annotations() const noexcept { return response_annotations_; }
+  // The results a batch step yielded before it ended or raised.
+  const std::vector<Value>& batch_results() const noexcept { return batch_results_; }
   bool has_stream() const noexcept { return stream_.has_value(); }
   Proxy* proxy_for(const std::string& object) {
     auto it = proxies_.find(object);
@@ -984,8 +1079,9 @@ class ClientSession {
     if (action == "connect") {
       auto proxy = std::make_unique<Proxy>(Uri("PYRO:" + object + "@" + location_), config_);
       proxy->set_timeout(std::chrono::duration<double>(io_timeout).count());
-      if (const auto* hs = find_member(step, "handshake"))
+      if (const auto* hs = find_member(step, "handshake")) {
         proxy->set_handshake(tagged_to_value(*hs));
+      }
       last_ = proxy.get();
       proxies_[object] = std::move(proxy);
       proxies_[object]->bind();
@@ -999,6 +1095,7 @@ class ClientSession {
         // sent without the proxy's metadata check, on the proxy's connection
         Proxy* p = proxy_for(object) ? proxy_for(object) : last_;
         if (p == nullptr) throw std::logic_error("no proxy for a direct invoke");
+        if (kwargs.size() != 0) throw std::logic_error("a direct invoke sends no kwargs");
         return p->invoke_internal(object, method, args, 0);
       }
       Proxy& p = proxy(object);
@@ -1017,6 +1114,17 @@ class ClientSession {
       }
       return result;
     }
+    if (action == "batch") {
+      BatchProxy batch(proxy(object));
+      for (const auto& c : step["calls"].GetArray()) {
+        batch.add_with(json_string(find_member(c, "method")), tagged_to_value(c["args"]),
+                       tagged_to_value(c["kwargs"]));
+      }
+      batch_results_.clear();
+      for (const Value& r : batch())
+        batch_results_.push_back(r);
+      return Value::list(batch_results_);
+    }
     if (action == "getattr") {
       return proxy(object).get_attribute(json_string(find_member(step, "attribute")));
     }
@@ -1028,8 +1136,8 @@ class ClientSession {
     if (action == "stream_next") {
       if (!stream_) throw std::logic_error("stream_next without a stream");
       auto item = stream_->next();
-      if (!item) throw RemoteError(ExceptionInfo{"builtins.StopIteration", {}, {}});
-      return *item;
+      stream_ended_ = !item.has_value();
+      return item.value_or(Value());
     }
     if (action == "stream_close") {
       if (!stream_) throw std::logic_error("stream_close without a stream");
@@ -1051,12 +1159,13 @@ class ClientSession {
 
   Config config_;
   std::string location_;
-  std::string advertised_;
   std::map<std::string, std::unique_ptr<Proxy>> proxies_;
   Proxy* last_ = nullptr;  // the proxy of the last connect step
   std::map<std::string, ProxyState> received_proxies_;
   std::optional<RemoteIterator> stream_;  // declared after proxies_: destroyed first
   Annotations response_annotations_;
+  bool stream_ended_ = false;
+  std::vector<Value> batch_results_;
 };
 
 // Compares what our proxy returned or raised with what the Python client did.
@@ -1071,6 +1180,12 @@ void check_outcome(const rapidjson::Value& step, const Outcome& out, ClientSessi
   auto local = [&](const Value& v) {
     return localized(localized(v, advertised, ours), py_advertised, py_ours);
   };
+  if (const auto* results = find_member(*pc, "results")) {
+    const Value want = local(tagged_to_value(*results));
+    const Value got = Value::list(session.batch_results());
+    EXPECT_TRUE(identical(got, want))
+        << "batch results: ours " << got.repr() << ", Python's " << want.repr();
+  }
 
   if (const auto* raised = find_member(*pc, "raised")) {
     if (!out.raised) {
@@ -1185,7 +1300,6 @@ TEST_P(ClientReplay, SendsWhatTheRecordedClientSent) {
   std::set<std::size_t> dropped;
   std::vector<std::string> skipped;
   bool any_run = false;
-  bool feature_missing = false;
   for (const auto& step : steps.GetArray()) {
     const std::string reason = client_skip_reason(step);
     if (reason.empty()) {
@@ -1193,9 +1307,9 @@ TEST_P(ClientReplay, SendsWhatTheRecordedClientSent) {
       continue;
     }
     skipped.push_back(json_string(find_member(step, "action")) + ": " + reason);
-    if (json_string(find_member(step, "action")) == "batch") feature_missing = true;
-    for (const auto& m : step["messages"].GetArray())
+    for (const auto& m : step["messages"].GetArray()) {
       dropped.insert(m.GetUint());
+    }
   }
   if (!any_run) GTEST_SKIP() << "no step for a proxy: " << skipped.front();
 
@@ -1217,7 +1331,7 @@ TEST_P(ClientReplay, SendsWhatTheRecordedClientSent) {
   FakeDaemon fake(s, indices, advertised);
   const std::string ours = fake.location();
   {
-    ClientSession session(config_of(s), ours, advertised);
+    ClientSession session(config_of(s), ours);
     int number = 0;
     for (const auto& step : steps.GetArray()) {
       ++number;
@@ -1255,14 +1369,6 @@ TEST_P(ClientReplay, SendsWhatTheRecordedClientSent) {
     }
     compare_message(s, i, it->second, settings);
   }
-  if (feature_missing) {
-    GTEST_SKIP() << "the rest of the scenario matched, but: " << [&] {
-      std::string all;
-      for (const auto& r : skipped)
-        all += r + "; ";
-      return all;
-    }();
-  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Pyro5, DaemonReplay, ::testing::ValuesIn(golden_names()), test_name);
@@ -1299,6 +1405,11 @@ class Summary : public ::testing::Environment {
       for (const auto& f : failures)
         std::printf("    failed: %s\n", f.c_str());
     }
+    std::printf(
+        "messages compared: %d byte for byte; decoded only: %d with sets (any order), %d with "
+        "tracebacks, %d with a URI location rewritten\n",
+        counts().exact.load(), counts().order.load(), counts().traceback.load(),
+        counts().location.load());
     std::lock_guard lock(notes().mutex);
     if (!notes().lines.empty()) {
       std::printf("notes (%zu): what was not checked, and why\n", notes().lines.size());

@@ -4,14 +4,14 @@
 // the handshake, a silent close after it) while other clients keep being served.
 #include "pyro/transport.hpp"
 
-#include <gtest/gtest.h>
+#include <chrono>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <thread>
 #include <unistd.h>
 
-#include <chrono>
-#include <thread>
+#include <gtest/gtest.h>
 
 #include "pyro/client.hpp"
 #include "pyro/serializer.hpp"
@@ -37,7 +37,8 @@ class RawClient {
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = htons(static_cast<unsigned short>(port));
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw std::runtime_error("connect");
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+      throw std::runtime_error("connect");
   }
   ~RawClient() { ::close(fd_); }
   void send(std::string_view bytes) { ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL); }
@@ -72,8 +73,9 @@ class TransportTest : public ::testing::Test {
     config_ = Config::defaults();
     config_.host = "127.0.0.1";
     daemon_ = std::make_unique<Daemon>(DaemonOptions{}, config_);
-    uri_ = daemon_->expose(std::make_shared<Service>(), "svc",
-                           Exposed<Service>().method("add", &Service::add).method("slow", &Service::slow));
+    uri_ = daemon_->expose(
+        std::make_shared<Service>(), "svc",
+        Exposed<Service>().method("add", &Service::add).method("slow", &Service::slow));
     daemon_->start();
     port_ = static_cast<int>(*uri_.port());
     bystander_ = std::make_unique<Proxy>(uri_, config_);
@@ -86,12 +88,14 @@ class TransportTest : public ::testing::Test {
     Message m;
     m.type = MessageType::connect;
     m.serializer_id = serializer_id;
-    m.payload = serpent_serializer().encode(Value::dict({{"handshake", "hello"}, {"object", "svc"}}));
+    m.payload =
+        serpent_serializer().encode(Value::dict({{"handshake", "hello"}, {"object", "svc"}}));
     return encode_message(m);
   }
   // Reads one message from raw bytes.
   static Message parse(const std::string& bytes) {
-    const Header h = parse_header(std::string_view(bytes).substr(0, header_size(detect_protocol(bytes))), 0);
+    const Header h =
+        parse_header(std::string_view(bytes).substr(0, header_size(detect_protocol(bytes))), 0);
     return decode_body(h, std::string_view(bytes).substr(header_size(h.protocol), h.body_size()));
   }
   static std::string connect_fail_text(const std::string& bytes) {
@@ -130,7 +134,8 @@ TEST_F(TransportTest, AnswersAWrongProtocolVersionWithConnectFail) {
 
 TEST_F(TransportTest, RefusesAHeaderAnnouncingFourGigabytesBeforeReadingIt) {
   std::string m = connect_message();
-  for (int i = 12; i < 16; ++i) m[static_cast<std::size_t>(i)] = static_cast<char>(0xff);  // data size
+  for (int i = 12; i < 16; ++i)
+    m[static_cast<std::size_t>(i)] = static_cast<char>(0xff);  // data size
   RawClient c(port_);
   c.send(m.substr(0, 40));
   const std::string reply = c.read_until_closed();
@@ -184,7 +189,8 @@ TEST(Transport, ClosesIdleAndStalledConnectionsAfterCommTimeout) {
   c.host = "127.0.0.1";
   c.commtimeout = 0.3;
   Daemon d(DaemonOptions{}, c);
-  const Uri u = d.expose(std::make_shared<Service>(), "svc", Exposed<Service>().method("add", &Service::add));
+  const Uri u =
+      d.expose(std::make_shared<Service>(), "svc", Exposed<Service>().method("add", &Service::add));
   d.start();
   // a client that sends half a header and stalls
   RawClient stalled(static_cast<int>(*u.port()));

@@ -47,7 +47,9 @@ class EchoServer {
     if (verbose_) std::cout << now() << " - slow: returning result" << std::endl;
     return "Finally, an answer!";
   }
-  pyro::ItemStream generator() { return pyro::ItemStream::from(std::vector<std::string>{"one", "two", "three"}); }
+  pyro::ItemStream generator() {
+    return pyro::ItemStream::from(std::vector<std::string>{"one", "two", "three"});
+  }
   double nan() { return std::numeric_limits<double>::quiet_NaN(); }
   double inf() { return std::numeric_limits<double>::infinity(); }
   std::string oneway_slow() {
@@ -91,7 +93,8 @@ int main(int argc, char** argv) {
 
   try {
     if (naming || nameserver) {
-      std::cerr << "pyro-echoserver: -n/-N need the name server, which this build does not have yet" << std::endl;
+      std::cerr << "pyro-echoserver: -n/-N need the name server, which this build does not have yet"
+                << std::endl;
       return 2;
     }
     if (!quiet) std::cout << "Starting Pyro's built-in test echo server." << std::endl;
@@ -101,21 +104,22 @@ int main(int argc, char** argv) {
     if (!unixsocket.empty()) options.unixsocket = unixsocket;
     pyro::Daemon daemon(options);
     auto echo = std::make_shared<EchoServer>(daemon, verbose);
-    const pyro::Uri uri = daemon.expose(echo, "test.echoserver",
-                                        pyro::Exposed<EchoServer>("EchoServer")
-                                            .method("echo", &EchoServer::echo, {"message"})
-                                            .method("error", &EchoServer::error)
-                                            .method("error_with_text", &EchoServer::error_with_text)
-                                            .oneway("oneway_echo", &EchoServer::oneway_echo, {"message"})
-                                            .method("slow", &EchoServer::slow)
-                                            .method("generator", &EchoServer::generator)
-                                            .method("nan", &EchoServer::nan)
-                                            .method("inf", &EchoServer::inf)
-                                            .oneway("oneway_slow", &EchoServer::oneway_slow)
-                                            .method("__dunder__", &EchoServer::dunder)
-                                            .method("shutdown", &EchoServer::shutdown)
-                                            .property("verbose", &EchoServer::get_verbose, &EchoServer::set_verbose)
-                                            .unexposed("_private"));
+    const pyro::Uri uri =
+        daemon.expose(echo, "test.echoserver",
+                      pyro::Exposed<EchoServer>("EchoServer")
+                          .method("echo", &EchoServer::echo, {"message"})
+                          .method("error", &EchoServer::error)
+                          .method("error_with_text", &EchoServer::error_with_text)
+                          .oneway("oneway_echo", &EchoServer::oneway_echo, {"message"})
+                          .method("slow", &EchoServer::slow)
+                          .method("generator", &EchoServer::generator)
+                          .method("nan", &EchoServer::nan)
+                          .method("inf", &EchoServer::inf)
+                          .oneway("oneway_slow", &EchoServer::oneway_slow)
+                          .method("__dunder__", &EchoServer::dunder)
+                          .method("shutdown", &EchoServer::shutdown)
+                          .property("verbose", &EchoServer::get_verbose, &EchoServer::set_verbose)
+                          .unexposed("_private"));
     if (verbose) std::cout << "not using a name server." << std::endl;
     if (!quiet) {
       std::cout << "object name: test.echoserver" << std::endl;

@@ -34,6 +34,18 @@ KeywordArg kw(std::string name, T&& value) {
   return KeywordArg{std::move(name), to_value(std::forward<T>(value))};
 }
 
+namespace detail {
+// Adds one call argument: pyro::kw(...) ones to the keywords, others to the positionals.
+template <class A>
+void add_argument(Value& positional, Value& keywords, A&& a) {
+  if constexpr (std::is_same_v<std::decay_t<A>, KeywordArg>) {
+    keywords.as_dict().set(Value(a.name), std::move(a.value));
+  } else {
+    positional.append(to_value(std::forward<A>(a)));
+  }
+}
+}  // namespace detail
+
 // The items of a remote generator (Pyro's item streaming), fetched one call at a time.
 // Resource type: move-only; closing it early (or destroying it) tells the daemon to drop the
 // stream. It borrows the proxy that made it: the proxy must outlive it.
@@ -96,10 +108,12 @@ class Proxy {
  public:
   explicit Proxy(Uri uri, const Config& config = Config::global());
   explicit Proxy(std::string_view uri, const Config& config = Config::global());
-  explicit Proxy(const char* uri, const Config& config = Config::global()) : Proxy(std::string_view(uri), config) {}
+  explicit Proxy(const char* uri, const Config& config = Config::global())
+      : Proxy(std::string_view(uri), config) {}
   // A proxy for object_id over a socket that is already connected to a daemon (Pyro's
   // connected_socket): no handshake; metadata is fetched with get_metadata. The user owns fd.
-  static Proxy on_connected_socket(int fd, std::string object_id, const Config& config = Config::global());
+  static Proxy on_connected_socket(int fd, std::string object_id,
+                                   const Config& config = Config::global());
 
   Proxy(Proxy&& other) noexcept;
   Proxy& operator=(Proxy&& other) noexcept;
@@ -115,7 +129,7 @@ class Proxy {
   R call(std::string_view method, A&&... args) {
     Value positional = Value::tuple({});
     Value keywords = Value::dict();
-    (add_argument(positional, keywords, std::forward<A>(args)), ...);
+    (detail::add_argument(positional, keywords, std::forward<A>(args)), ...);
     Value result = invoke(method, std::move(positional), std::move(keywords), 0);
     if constexpr (std::is_same_v<R, void>) {
       return;
@@ -132,7 +146,7 @@ class Proxy {
   void oneway(std::string_view method, A&&... args) {
     Value positional = Value::tuple({});
     Value keywords = Value::dict();
-    (add_argument(positional, keywords, std::forward<A>(args)), ...);
+    (detail::add_argument(positional, keywords, std::forward<A>(args)), ...);
     invoke(method, std::move(positional), std::move(keywords), flags::oneway);
   }
   // Calls a method that returns a generator and iterates its items remotely.
@@ -140,7 +154,7 @@ class Proxy {
   RemoteIterator stream(std::string_view method, A&&... args) {
     Value positional = Value::tuple({});
     Value keywords = Value::dict();
-    (add_argument(positional, keywords, std::forward<A>(args)), ...);
+    (detail::add_argument(positional, keywords, std::forward<A>(args)), ...);
     return open_stream(method, std::move(positional), std::move(keywords));
   }
 
@@ -190,23 +204,99 @@ class Proxy {
   // "127.0.0.1:50123" of the connected socket (empty when not connected).
   std::string local_address() const;
 
+  // Sends queued calls as one Pyro batch ("<batch>" with FLAGS_BATCH, plus ONEWAY when asked);
+  // used by BatchProxy. Returns the daemon's list of results (None for a oneway batch).
+  Value invoke_batch(Value calls, bool oneway);
   // Used by RemoteIterator.
-  Value invoke_internal(std::string_view object, std::string_view method, Value args, std::uint16_t flags);
+  Value invoke_internal(std::string_view object, std::string_view method, Value args,
+                        std::uint16_t flags);
 
  private:
   struct State;
-  template <class A>
-  static void add_argument(Value& positional, Value& keywords, A&& a) {
-    if constexpr (std::is_same_v<std::decay_t<A>, KeywordArg>) {
-      keywords.as_dict().set(Value(a.name), std::move(a.value));
-    } else {
-      positional.append(to_value(std::forward<A>(a)));
-    }
-  }
   Value invoke(std::string_view method, Value args, Value kwargs, std::uint16_t flags);
   RemoteIterator open_stream(std::string_view method, Value args, Value kwargs);
 
   std::unique_ptr<State> state_;
+};
+
+// The results of a batch, in call order. The daemon stops a batch at the first call that
+// raises; reaching that result throws its exception (like iterating Pyro's batch results).
+class BatchResults {
+ public:
+  BatchResults() = default;
+  explicit BatchResults(Value results) : results_(std::move(results)) {}
+
+  // The next result, or nullopt after the last one; throws the remote exception of a failed call.
+  std::optional<Value> next();
+  template <class R>
+  R next_as() {
+    std::optional<Value> v = next();
+    if (!v) throw IndexError("no more batch results");
+    return from_value<R>(*v);
+  }
+  // How many results the daemon sent (a failed call counts as one; later calls have none).
+  std::size_t size() const noexcept { return results_.is_none() ? 0 : results_.size(); }
+
+  class iterator {
+   public:
+    using value_type = Value;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    explicit iterator(BatchResults* owner) : owner_(owner) { advance(); }
+    const Value& operator*() const { return *current_; }
+    iterator& operator++() {
+      advance();
+      return *this;
+    }
+    void operator++(int) { advance(); }
+    friend bool operator==(const iterator& a, const iterator& b) { return a.owner_ == b.owner_; }
+
+   private:
+    void advance() {
+      current_ = owner_->next();
+      if (!current_) owner_ = nullptr;
+    }
+    BatchResults* owner_ = nullptr;
+    std::optional<Value> current_;
+  };
+  iterator begin() { return iterator(this); }
+  iterator end() { return iterator(); }
+
+ private:
+  Value results_;
+  std::size_t position_ = 0;
+};
+
+// Pyro's batch proxy: queues calls on a proxy and sends them in one message.
+//   pyro::BatchProxy batch(proxy);
+//   batch.add("add", 1, 2).add("upper", "x");
+//   for (const pyro::Value& r : batch()) ...
+// Names are not checked against the object's metadata (the daemon checks them, like Pyro).
+class BatchProxy {
+ public:
+  explicit BatchProxy(Proxy& proxy) : proxy_(&proxy) {}
+
+  template <class... A>
+  BatchProxy& add(std::string_view method, A&&... args) {
+    Value positional = Value::tuple({});
+    Value keywords = Value::dict();
+    (detail::add_argument(positional, keywords, std::forward<A>(args)), ...);
+    return add_with(method, std::move(positional), std::move(keywords));
+  }
+  // Arguments given as a tuple/list and a dict.
+  BatchProxy& add_with(std::string_view method, Value args, Value kwargs);
+  std::size_t size() const noexcept { return calls_.size(); }
+
+  // Sends the queued calls and clears the queue for reuse.
+  BatchResults operator()();
+  // Sends them as a oneway batch: no results, no errors from the calls.
+  void run_oneway();
+
+ private:
+  Value take_calls();
+
+  Proxy* proxy_;
+  ValueVector calls_;
 };
 
 }  // namespace pyro

@@ -79,10 +79,15 @@ struct ObjectType {
   std::string class_name;  // Python's type(obj).__name__ in error messages
   std::map<std::string, Member, std::less<>> members;
   std::vector<std::string> accepted_classes;  // class dicts its parameters take (PYRO_FIELDS)
+  // The object's state as a Value when the class converts to one (PYRO_FIELDS, to_value): what
+  // the marshal serializer sends for a returned registered object, which it cannot proxy.
+  std::function<Value(const void* self)> state;
 };
 
 template <class T>
-concept HasPyroClassName = requires { pyro_class_name(static_cast<const T*>(nullptr)); };
+concept HasPyroClassName = requires {
+  pyro_class_name(static_cast<const T*>(nullptr));
+};
 
 // An object returned by a method as a shared_ptr: the daemon sends a proxy for it when it is
 // registered (Pyro's autoproxy).
@@ -110,12 +115,14 @@ class StreamObject final : public Object {
 };
 
 std::string demangle(const char* mangled);
-[[noreturn]] void throw_arity_error(const std::string& qualname, std::size_t expected, std::size_t given);
-[[noreturn]] void throw_missing_arguments(const std::string& qualname, const std::vector<std::string>& missing);
+[[noreturn]] void throw_arity_error(const std::string& qualname, std::size_t expected,
+                                    std::size_t given);
+[[noreturn]] void throw_missing_arguments(const std::string& qualname,
+                                          const std::vector<std::string>& missing);
 [[noreturn]] void throw_unexpected_keyword(const std::string& qualname, std::string_view key);
 [[noreturn]] void throw_multiple_values(const std::string& qualname, std::string_view name);
-[[noreturn]] void throw_argument_error(const std::string& qualname, std::size_t index, const std::string& name,
-                                       const std::exception& e);
+[[noreturn]] void throw_argument_error(const std::string& qualname, std::size_t index,
+                                       const std::string& name, const std::exception& e);
 
 template <class T>
 struct is_optional : std::false_type {};
@@ -136,9 +143,10 @@ Value result_value(R&& r) {
     return Value::object(std::make_shared<StreamObject>(std::forward<R>(r)));
   } else if constexpr (is_shared_ptr<D>::value) {
     if (!r) return Value();
-    return Value::object(std::make_shared<LocalObjectRef>(std::static_pointer_cast<void>(std::const_pointer_cast<
-                                                                                       std::remove_const_t<typename D::element_type>>(r)),
-                                                          demangle(typeid(typename D::element_type).name())));
+    return Value::object(std::make_shared<LocalObjectRef>(
+        std::static_pointer_cast<void>(
+            std::const_pointer_cast<std::remove_const_t<typename D::element_type>>(r)),
+        demangle(typeid(typename D::element_type).name())));
   } else {
     return pyro::to_value(r);
   }
@@ -150,10 +158,12 @@ struct Binder {
   static constexpr std::size_t arity = sizeof...(Args);
 
   template <class F>
-  static Value call(F&& f, const CallArgs& a, const std::string& qualname, const std::vector<std::string>& names) {
+  static Value call(F&& f, const CallArgs& a, const std::string& qualname,
+                    const std::vector<std::string>& names) {
     if (a.positional.size() > arity) throw_arity_error(qualname, arity, a.positional.size());
     std::array<const Value*, arity + 1> slots{};
-    for (std::size_t i = 0; i < a.positional.size(); ++i) slots[i] = &a.positional[i];
+    for (std::size_t i = 0; i < a.positional.size(); ++i)
+      slots[i] = &a.positional[i];
     if (a.keywords != nullptr) {
       for (const auto& [key, value] : *a.keywords) {
         const std::string_view k = key.is_str() ? key.as_str() : std::string_view();
@@ -174,13 +184,14 @@ struct Binder {
       } else {
         return result_value(std::forward<F>(f)(arg<I, Args>(slots[I], qualname, names)...));
       }
-    }(std::index_sequence_for<Args...>{});
+    }
+    (std::index_sequence_for<Args...>{});
   }
 
  private:
   template <std::size_t... I>
-  static void check_missing(const std::array<const Value*, arity + 1>& slots, const std::string& qualname,
-                            const std::vector<std::string>& names) {
+  static void check_missing(const std::array<const Value*, arity + 1>& slots,
+                            const std::string& qualname, const std::vector<std::string>& names) {
     std::vector<std::string> missing;
     (
         [&] {
@@ -194,7 +205,8 @@ struct Binder {
   }
 
   template <std::size_t I, class A>
-  static std::decay_t<A> arg(const Value* v, const std::string& qualname, const std::vector<std::string>& names) {
+  static std::decay_t<A> arg(const Value* v, const std::string& qualname,
+                             const std::vector<std::string>& names) {
     using D = std::decay_t<A>;
     if (v == nullptr) return D{};  // an omitted optional parameter
     if constexpr (std::is_same_v<D, Value>) {
@@ -203,7 +215,8 @@ struct Binder {
       try {
         return from_value<D>(*v);
       } catch (const std::exception& e) {
-        throw_argument_error(qualname, I, I < names.size() ? names[I] : "arg" + std::to_string(I), e);
+        throw_argument_error(qualname, I, I < names.size() ? names[I] : "arg" + std::to_string(I),
+                             e);
       }
     }
   }
@@ -227,7 +240,8 @@ void collect_classes(std::vector<std::string>& out) {
   (
       [&] {
         using D = std::decay_t<A>;
-        if constexpr (HasPyroClassName<D>) out.emplace_back(pyro_class_name(static_cast<const D*>(nullptr)));
+        if constexpr (HasPyroClassName<D>)
+          out.emplace_back(pyro_class_name(static_cast<const D*>(nullptr)));
       }(),
       ...);
 }
@@ -243,7 +257,8 @@ void collect_classes(std::vector<std::string>& out) {
 //       .method("set", &Thermostat::set, {"celsius"})      // parameter names enable kwargs
 //       .oneway("reset", &Thermostat::reset)
 //       .property("target", &Thermostat::target)
-//       .raw("configure", [](Thermostat& t, const pyro::CallArgs& a) { ... return pyro::Value(); });
+//       .raw("configure", [](Thermostat& t, const pyro::CallArgs& a) { ... return pyro::Value();
+//       });
 //
 // Parameters convert with from_value (std::optional parameters may be left out; a pyro::Value
 // parameter takes anything); return values with to_value; returning pyro::ItemStream streams;
@@ -254,7 +269,11 @@ class Exposed {
   // class_name: what Python error messages call the type ("'Service' object has no attribute
   // 'x'"); default: the C++ class name without namespaces.
   explicit Exposed(std::string class_name = {}) {
-    type_.class_name = class_name.empty() ? short_name(detail::demangle(typeid(T).name())) : std::move(class_name);
+    type_.class_name =
+        class_name.empty() ? short_name(detail::demangle(typeid(T).name())) : std::move(class_name);
+    if constexpr (ValueConvertible<T>) {
+      type_.state = [](const void* self) { return pyro::to_value(*static_cast<const T*>(self)); };
+    }
   }
 
   template <class R, class... A>
@@ -267,8 +286,8 @@ class Exposed {
   }
   // A callable taking T& first: [](T& self, int x) { ... }.
   template <class F>
-    requires(!std::is_member_function_pointer_v<F>)
-  Exposed& method(std::string name, F fn, std::vector<std::string> params = {}) {
+  requires(!std::is_member_function_pointer_v<F>) Exposed& method(
+      std::string name, F fn, std::vector<std::string> params = {}) {
     return add_callable(std::move(name), std::move(params), std::move(fn), false);
   }
   template <class R, class... A>
@@ -280,16 +299,19 @@ class Exposed {
     return add_method(std::move(name), std::move(params), fn, detail::Binder<A...>{}, true);
   }
   template <class F>
-    requires(!std::is_member_function_pointer_v<F>)
-  Exposed& oneway(std::string name, F fn, std::vector<std::string> params = {}) {
+  requires(!std::is_member_function_pointer_v<F>) Exposed& oneway(
+      std::string name, F fn, std::vector<std::string> params = {}) {
     return add_callable(std::move(name), std::move(params), std::move(fn), true);
   }
   // Full control over the arguments: fn(T&, const CallArgs&) -> Value.
-  Exposed& raw(std::string name, std::function<Value(T&, const CallArgs&)> fn, bool oneway = false) {
+  Exposed& raw(std::string name, std::function<Value(T&, const CallArgs&)> fn,
+               bool oneway = false) {
     check_name(name);
     detail::Member m;
     m.kind = oneway ? detail::Member::Kind::oneway : detail::Member::Kind::method;
-    m.call = [fn = std::move(fn)](void* self, const CallArgs& a) { return fn(*static_cast<T*>(self), a); };
+    m.call = [fn = std::move(fn)](void* self, const CallArgs& a) {
+      return fn(*static_cast<T*>(self), a);
+    };
     type_.members[std::move(name)] = std::move(m);
     return *this;
   }
@@ -300,7 +322,9 @@ class Exposed {
     detail::Member m;
     m.kind = detail::Member::Kind::property;
     m.get = [member](void* self) { return to_value(static_cast<T*>(self)->*member); };
-    m.set = [member](void* self, const Value& v) { static_cast<T*>(self)->*member = from_value<V>(v); };
+    m.set = [member](void* self, const Value& v) {
+      static_cast<T*>(self)->*member = from_value<V>(v);
+    };
     type_.members[std::move(name)] = std::move(m);
     return *this;
   }
@@ -314,7 +338,9 @@ class Exposed {
     check_name(name);
     detail::Member m;
     m.kind = detail::Member::Kind::property;
-    m.get = [getter](void* self) { return detail::result_value(std::invoke(getter, *static_cast<T*>(self))); };
+    m.get = [getter](void* self) {
+      return detail::result_value(std::invoke(getter, *static_cast<T*>(self)));
+    };
     if constexpr (!std::is_same_v<S, std::nullptr_t>) {
       m.set = [setter](void* self, const Value& v) {
         using Arg = std::decay_t<typename setter_arg<S>::type>;
@@ -362,17 +388,21 @@ class Exposed {
   }
 
   template <class Fn, class... A>
-  Exposed& add_method(std::string name, std::vector<std::string> params, Fn fn, detail::Binder<A...>, bool oneway) {
+  Exposed& add_method(std::string name, std::vector<std::string> params, Fn fn,
+                      detail::Binder<A...>, bool oneway) {
     check_name(name);
     detail::collect_classes<T, A...>(type_.accepted_classes);
     detail::Member m;
     m.kind = oneway ? detail::Member::Kind::oneway : detail::Member::Kind::method;
     std::string qualname = type_.class_name + "." + name;
-    m.call = [fn, params = std::move(params), qualname = std::move(qualname)](void* self, const CallArgs& a) {
+    m.call = [fn, params = std::move(params), qualname = std::move(qualname)](void* self,
+                                                                              const CallArgs& a) {
       T& obj = *static_cast<T*>(self);
-      return detail::Binder<A...>::call([&](auto&&... args) -> decltype(auto) {
-        return (obj.*fn)(std::forward<decltype(args)>(args)...);
-      }, a, qualname, params);
+      return detail::Binder<A...>::call(
+          [&](auto&&... args) -> decltype(auto) {
+            return (obj.*fn)(std::forward<decltype(args)>(args)...);
+          },
+          a, qualname, params);
     };
     type_.members[std::move(name)] = std::move(m);
     return *this;
@@ -385,12 +415,14 @@ class Exposed {
     detail::Member m;
     m.kind = oneway ? detail::Member::Kind::oneway : detail::Member::Kind::method;
     std::string qualname = type_.class_name + "." + name;
-    m.call = [fn = std::move(fn), params = std::move(params), qualname = std::move(qualname)](void* self,
-                                                                                          const CallArgs& a) {
+    m.call = [fn = std::move(fn), params = std::move(params), qualname = std::move(qualname)](
+                 void* self, const CallArgs& a) {
       T& obj = *static_cast<T*>(self);
-      return Traits::binder::call([&](auto&&... args) -> decltype(auto) {
-        return fn(obj, std::forward<decltype(args)>(args)...);
-      }, a, qualname, params);
+      return Traits::binder::call(
+          [&](auto&&... args) -> decltype(auto) {
+            return fn(obj, std::forward<decltype(args)>(args)...);
+          },
+          a, qualname, params);
     };
     type_.members[std::move(name)] = std::move(m);
     return *this;
@@ -405,7 +437,7 @@ enum class InstanceMode { single, session, percall };
 
 // Construction options of a Daemon; unset fields come from the Config.
 struct DaemonOptions {
-  std::optional<std::string> host;        // HOST
+  std::optional<std::string> host;  // HOST
   int port = 0;
   std::optional<std::string> unixsocket;  // instead of TCP
   std::optional<std::string> nathost;     // NATHOST
@@ -440,17 +472,19 @@ class Daemon {
   // URI (NAT-aware). Throws DaemonError when the id is taken.
   template <class T>
   Uri expose(std::shared_ptr<T> object, std::string id, const Exposed<T>& exposed) {
-    return register_object(std::move(id), std::make_shared<detail::ObjectType>(exposed.type()),
-                           [object]() { return std::static_pointer_cast<void>(object); }, InstanceMode::single,
-                           object);
+    return register_object(
+        std::move(id), std::make_shared<detail::ObjectType>(exposed.type()),
+        [object]() { return std::static_pointer_cast<void>(object); }, InstanceMode::single,
+        object);
   }
   // Registers a class: instances come from factory according to mode.
   template <class T>
-  Uri expose_class(std::function<std::shared_ptr<T>()> factory, std::string id, const Exposed<T>& exposed,
-                   InstanceMode mode = InstanceMode::session) {
-    return register_object(std::move(id), std::make_shared<detail::ObjectType>(exposed.type()),
-                           [factory = std::move(factory)]() { return std::static_pointer_cast<void>(factory()); },
-                           mode, nullptr);
+  Uri expose_class(std::function<std::shared_ptr<T>()> factory, std::string id,
+                   const Exposed<T>& exposed, InstanceMode mode = InstanceMode::session) {
+    return register_object(
+        std::move(id), std::make_shared<detail::ObjectType>(exposed.type()),
+        [factory = std::move(factory)]() { return std::static_pointer_cast<void>(factory()); },
+        mode, nullptr);
   }
   // Removes a registration (the Pyro.Daemon object stays). Returns whether it was there.
   bool unexpose(std::string_view id);

@@ -78,7 +78,7 @@ class Connection {
   int fd_ = -1;
   bool owned_ = true;
   double timeout_ = 0;
-  std::string buffer_;    // bytes read but not consumed: buffer_[start_, buffer_.size())
+  std::string buffer_;  // bytes read but not consumed: buffer_[start_, buffer_.size())
   std::size_t start_ = 0;
 };
 
@@ -172,16 +172,18 @@ class MessageHandler {
 struct ServerOptions {
   std::string host = "localhost";  // "" binds all interfaces; port 0 picks one
   int port = 0;
-  std::optional<std::string> unixsocket;  // instead of TCP; a leading '\0' is Linux's abstract namespace
-  std::optional<int> connected_socket;    // serve exactly this already connected socket
+  std::optional<std::string>
+      unixsocket;  // instead of TCP; a leading '\0' is Linux's abstract namespace
+  std::optional<int> connected_socket;  // serve exactly this already connected socket
   SocketOptions socket;
   std::size_t max_message_size = 1073741824;  // MAX_MESSAGE_SIZE (0: unlimited)
   // Threads that read and handle messages (THREADPOOL_SIZE_MIN / THREADPOOL_SIZE): the pool
   // starts with threads_min and grows to threads_max while all are busy in calls.
   std::size_t threads_min = 4;
   std::size_t threads_max = 80;
-  bool multiplex = false;  // SERVERTYPE=multiplex: one thread does everything
+  bool multiplex = false;               // SERVERTYPE=multiplex: one thread does everything
   std::optional<std::string> hmac_key;  // protocol 48's HMAC_KEY
+  bool compress = false;                // COMPRESSION: zlib-compress reply bodies
 };
 
 // Accepts connections and feeds their messages to a MessageHandler.

@@ -18,6 +18,7 @@ namespace pyro::testing {
 struct InteropSub {
   std::string name = "one";
 };
+PYRO_FIELDS(InteropSub, "interop_service.Sub", name)
 
 // The object registered as "example.service".
 //   calc(a, s, f) -> [2a, s.upper(), 2f]    kwcall(a, b, c, **extra) -> {a, b, c, extra}

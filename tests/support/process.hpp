@@ -2,18 +2,17 @@
 // killed and waited for by the destructor; free loopback ports.
 #pragma once
 
+#include <chrono>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <stdexcept>
+#include <string>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <stdexcept>
-#include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 namespace pyro::testing {
@@ -63,7 +62,8 @@ class ChildProcess {
       }
       std::vector<char*> argv;
       argv.push_back(const_cast<char*>(program.c_str()));
-      for (auto& a : args) argv.push_back(a.data());
+      for (auto& a : args)
+        argv.push_back(a.data());
       argv.push_back(nullptr);
       ::execv(program.c_str(), argv.data());
       ::_exit(127);
