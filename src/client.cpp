@@ -5,6 +5,7 @@
 
 #include <spdlog/logger.h>
 
+#include "pyro/locate.hpp"
 #include "pyro/log.hpp"
 
 namespace pyro {
@@ -126,13 +127,12 @@ struct Proxy::State {
     return reconstruct(ser->decode(reply.payload), ser->reconstruct_order(), registry);
   }
 
-  void connect() {
+  // replace_uri: a PYRONAME/PYROMETA uri becomes the resolved PYRO uri (Pyro's _pyroBind);
+  // otherwise it stays magic and is resolved again on every (re)connect.
+  void connect(bool replace_uri = false) {
     if (connection.is_open()) return;
-    if (uri.protocol() != "PYRO") {
-      throw PyroError(
-          "cannot connect to " + uri.str() +
-          ": PYRONAME and PYROMETA URIs need the name server module (resolve them first)");
-    }
+    const Uri target = uri.protocol() == "PYRO" || connected_socket ? uri : resolve(uri, config);
+    object_id = target.object();
     SocketOptions so;
     so.timeout = timeout;
     so.nodelay = true;
@@ -147,7 +147,7 @@ struct Proxy::State {
       }
       return;
     }
-    Connection conn = Connection::connect(uri, so);
+    Connection conn = Connection::connect(target, so);
     Message request = new_message(MessageType::connect, 0, seq);
     if (protocol == protocol_48) request.flags |= flags::meta_on_connect;
     serializer->encode(Value::dict({{"handshake", handshake}, {"object", Value(object_id)}}),
@@ -160,17 +160,17 @@ struct Proxy::State {
     } catch (const CommunicationError&) {
       throw;
     } catch (const std::exception& e) {
-      throw CommunicationError("cannot connect to " + connect_location(uri) + ": " + e.what());
+      throw CommunicationError("cannot connect to " + connect_location(target) + ": " + e.what());
     }
     Value response("?");
     if (!reply.payload.empty()) response = decode_result(reply);
     if (reply.type == MessageType::connectfail) {
       throw CommunicationError(
-          "connection to " + connect_location(uri) +
+          "connection to " + connect_location(target) +
           " rejected: " + (response.is_str() ? std::string(response.as_str()) : response.repr()));
     }
     if (reply.type != MessageType::connectok) {
-      throw ProtocolError("cannot connect to " + connect_location(uri) + ": invalid msg type " +
+      throw ProtocolError("cannot connect to " + connect_location(target) + ": invalid msg type " +
                           std::to_string(static_cast<int>(reply.type)) + " received");
     }
     const Value* meta = response.is_dict() ? response.find("meta") : nullptr;
@@ -182,6 +182,7 @@ struct Proxy::State {
     if (!reply.annotations.empty()) current_context().response_annotations = reply.annotations;
     if (handshake_validator) handshake_validator(handshake_response);
     connection = std::move(conn);
+    if (replace_uri) uri = target;
   }
 
   // One request/response on the connection (connecting first when needed).
@@ -370,11 +371,15 @@ void Proxy::set_attribute(std::string_view name, Value value) {
                       Value(), 0);
 }
 
+std::uint16_t Proxy::protocol() const noexcept {
+  return state_->protocol;
+}
+
 bool Proxy::bind() {
   State& s = *state_;
   s.check_owner();
   if (s.connection.is_open()) return false;
-  s.connect();
+  s.connect(true);
   return true;
 }
 

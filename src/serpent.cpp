@@ -322,7 +322,12 @@ class Parser {
           right.node != Node::constant || !right.value.is_complex()) {
         fail_at("malformed expression: only <real> + <imaginary> sums are literals", op);
       }
-      const double real = left.value.as_float();
+      double real = 0;
+      try {
+        real = left.value.as_float();
+      } catch (const OverflowError& e) {
+        fail_at(e.what(), op);  // Python's literal_eval: int too large to convert to float
+      }
       const auto imag = right.value.as_complex();
       return {Value(std::complex<double>(minus ? real - imag.real() : real + imag.real(),
                                          minus ? -imag.imag() : imag.imag())),

@@ -29,6 +29,54 @@ std::string demangle(const char* mangled) {
   return result;
 }
 
+}  // namespace detail
+
+std::vector<Value> bind_arguments(const std::string& qualname, const std::vector<Param>& params,
+                                  const CallArgs& args) {
+  const std::size_t n = params.size();
+  if (args.positional.size() > n) {
+    std::size_t required = 0;
+    for (const auto& p : params)
+      required += p.default_value ? 0 : 1;
+    if (required == n) detail::throw_arity_error(qualname, n, args.positional.size());
+    // Python counts self: "takes from 2 to 4 positional arguments but 6 were given"
+    throw TypeError(qualname + "() takes from " + std::to_string(required + 1) + " to " +
+                    std::to_string(n + 1) + " positional arguments but " +
+                    std::to_string(args.positional.size() + 1) + " were given");
+  }
+  std::vector<std::optional<Value>> slots(n);
+  for (std::size_t i = 0; i < args.positional.size(); ++i)
+    slots[i] = args.positional[i];
+  if (args.keywords != nullptr) {
+    for (const auto& [key, value] : *args.keywords) {
+      if (!key.is_str()) throw TypeError(qualname + "() keywords must be strings");
+      const std::string_view k = key.as_str();
+      std::size_t index = 0;
+      while (index < n && params[index].name != k)
+        ++index;
+      if (index == n) detail::throw_unexpected_keyword(qualname, k);
+      if (slots[index]) detail::throw_multiple_values(qualname, k);
+      slots[index] = value;
+    }
+  }
+  std::vector<std::string> missing;
+  std::vector<Value> out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (slots[i]) {
+      out.push_back(std::move(*slots[i]));
+    } else if (params[i].default_value) {
+      out.push_back(*params[i].default_value);
+    } else {
+      missing.push_back(params[i].name);
+    }
+  }
+  if (!missing.empty()) detail::throw_missing_arguments(qualname, missing);
+  return out;
+}
+
+namespace detail {
+
 Value StreamObject::to_dict(Dialect) const {
   throw SerializeError(
       "don't know how to serialize class <class 'generator'>: item streams are only sent as "
@@ -282,6 +330,7 @@ class Daemon::Impl final : public MessageHandler {
   }
 
   std::string location() const { return server_->location(); }
+  std::string bound_address() const { return server_->bound_address(); }
 
   std::optional<std::string> nat_location() const {
     if (!nathost_) return std::nullopt;
@@ -1019,6 +1068,9 @@ Uri Daemon::uri_for(std::string_view id, bool nat) const {
 }
 std::string Daemon::location() const {
   return impl_->location();
+}
+std::string Daemon::bound_address() const {
+  return impl_->bound_address();
 }
 std::optional<std::string> Daemon::nat_location() const {
   return impl_->nat_location();

@@ -409,6 +409,7 @@ class MessageServer::Impl {
   }
 
   const std::string& host() const { return host_; }
+  const std::string& bound_address() const { return bound_address_; }
   int port() const { return port_; }
 
   std::string location() const {
@@ -514,6 +515,7 @@ class MessageServer::Impl {
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   Acceptor acceptor_{ctx_.get_executor()};
   std::string host_;
+  std::string bound_address_;  // the listening socket's own IP ("127.0.0.1"); empty for Unix
   int port_ = 0;
 
   std::atomic<bool> started_{false};
@@ -960,13 +962,10 @@ void MessageServer::Impl::open_acceptor() {
   ::getsockname(acceptor_.native_handle(), reinterpret_cast<sockaddr*>(&ss), &len);
   port_ = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
                                    : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-  if (bind_host.empty()) {
-    const std::string text = address_text(reinterpret_cast<sockaddr*>(&ss), len);
-    host_ =
-        text.front() == '[' ? text.substr(1, text.find(']') - 1) : text.substr(0, text.rfind(':'));
-  } else {
-    host_ = bind_host;
-  }
+  const std::string text = address_text(reinterpret_cast<sockaddr*>(&ss), len);
+  bound_address_ =
+      text.front() == '[' ? text.substr(1, text.find(']') - 1) : text.substr(0, text.rfind(':'));
+  host_ = bind_host.empty() ? bound_address_ : bind_host;
 }
 
 void MessageServer::Impl::accept() {
@@ -1010,6 +1009,9 @@ MessageServer::~MessageServer() = default;
 
 const std::string& MessageServer::host() const noexcept {
   return impl_->host();
+}
+const std::string& MessageServer::bound_address() const noexcept {
+  return impl_->bound_address();
 }
 int MessageServer::port() const noexcept {
   return impl_->port();

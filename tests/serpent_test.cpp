@@ -281,6 +281,13 @@ TEST(SerpentDecoder, RefusesIntsBeyondPythonsDigitLimit) {
   EXPECT_THROW(parse(std::string(4301, '7')), SerializeError);
 }
 
+TEST(SerpentDecoder, RefusesAComplexWhoseRealPartOverflowsAFloat) {
+  // found by fuzz_serpent: the int of "<int> + <imag>j" does not fit a float (Python's
+  // literal_eval raises OverflowError); a decode error, not an escaping OverflowError
+  EXPECT_THROW(parse("1" + std::string(400, '0') + "+1j"), SerializeError);
+  EXPECT_TRUE(identical(parse("2+1j"), Value(std::complex<double>(2, 1))));
+}
+
 TEST(SerpentToBytes, DecodesTheBase64DictSerpentSendsBytesAs) {
   const Value d = parse("{'data': 'AAFhYmM=', 'encoding': 'base64'}");
   EXPECT_TRUE(identical(serpent_tobytes(d), Value::bytes(std::string("\x00\x01"

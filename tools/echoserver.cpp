@@ -10,6 +10,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "pyro/locate.hpp"
+#include "pyro/naming.hpp"
 #include "pyro/server.hpp"
 
 namespace {
@@ -92,12 +94,16 @@ int main(int argc, char** argv) {
   if (verbose) quiet = false;
 
   try {
-    if (naming || nameserver) {
-      std::cerr << "pyro-echoserver: -n/-N need the name server, which this build does not have yet"
-                << std::endl;
-      return 2;
-    }
     if (!quiet) std::cout << "Starting Pyro's built-in test echo server." << std::endl;
+    // -N: a name server in the same process (as Pyro's start_ns with this host; NS_PORT)
+    std::unique_ptr<pyro::NameServerDaemon> ns_daemon;
+    if (nameserver) {
+      naming = true;
+      pyro::NameServerOptions ns_options;
+      ns_options.host = host;
+      ns_daemon = std::make_unique<pyro::NameServerDaemon>(ns_options);
+      ns_daemon->start();
+    }
     pyro::DaemonOptions options;
     options.host = host;
     options.port = port;
@@ -120,7 +126,29 @@ int main(int argc, char** argv) {
                           .method("shutdown", &EchoServer::shutdown)
                           .property("verbose", &EchoServer::get_verbose, &EchoServer::set_verbose)
                           .unexposed("_private"));
-    if (verbose) std::cout << "not using a name server." << std::endl;
+    if (naming) {
+      std::string ns_host;
+      int ns_port = 0;
+      if (ns_daemon) {
+        ns_host = ns_daemon->uri().host().value_or("");
+        ns_port = static_cast<int>(ns_daemon->uri().port().value_or(0));
+      }
+      pyro::NameServerProxy ns = pyro::locate_ns(ns_host, ns_port);
+      ns.register_name("test.echoserver", uri);
+      if (verbose) {
+        std::cout << "using name server at " << ns.uri().str() << std::endl;
+        if (ns_daemon) {
+          if (ns_daemon->broadcast() != nullptr) {
+            std::cout << "broadcast server running at " << ns_daemon->broadcast()->location()
+                      << std::endl;
+          } else {
+            std::cout << "not using a broadcast server" << std::endl;
+          }
+        }
+      }
+    } else if (verbose) {
+      std::cout << "not using a name server." << std::endl;
+    }
     if (!quiet) {
       std::cout << "object name: test.echoserver" << std::endl;
       std::cout << "echo uri: " << uri.str() << std::endl;

@@ -182,6 +182,8 @@ class Proxy {
   bool connected() const noexcept;
 
   const Uri& uri() const noexcept;
+  // The protocol version it speaks: 502 (Pyro5) or 48 (Pyro4), from PROTOCOL_VERSION.
+  std::uint16_t protocol() const noexcept;
   const std::set<std::string>& methods() const noexcept;
   const std::set<std::string>& oneway_methods() const noexcept;
   const std::set<std::string>& attributes() const noexcept;

@@ -451,6 +451,19 @@ struct HandshakeInfo {
   const Value& data;  // what the proxy sent (its handshake data)
 };
 
+// A parameter of a raw method (Exposed::raw) for bind_arguments: its name and its default
+// (nullopt: required).
+struct Param {
+  std::string name;
+  std::optional<Value> default_value;
+};
+
+// Binds a raw method's arguments to its parameters as Python binds them, giving one Value per
+// parameter (defaults filled in). Errors are Python's TypeErrors, naming qualname
+// ("NameServer.lookup() missing 1 required positional argument: 'name'").
+std::vector<Value> bind_arguments(const std::string& qualname, const std::vector<Param>& params,
+                                  const CallArgs& args);
+
 // Serves exposed objects on one endpoint.
 //
 //   pyro::Daemon daemon;                               // HOST, port 0
@@ -495,6 +508,9 @@ class Daemon {
   Uri uri_for(std::string_view id, bool nat = true) const;
   // "localhost:40057", "[::1]:40057", "./u:/path", or NAT's "host:port".
   std::string location() const;
+  // The IP address the daemon's socket is bound to (Pyro's sock.getsockname()[0]); empty for a
+  // Unix socket.
+  std::string bound_address() const;
   std::optional<std::string> nat_location() const;
 
   // Serves requests until shutdown(). The calling thread is one of the pool's.

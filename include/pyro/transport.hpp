@@ -198,6 +198,9 @@ class MessageServer {
 
   // The host as given ("localhost"), or the bound address when it was empty.
   const std::string& host() const noexcept;
+  // The IP address the listening socket is bound to ("127.0.0.1" for "localhost"); empty for
+  // Unix and connected sockets.
+  const std::string& bound_address() const noexcept;
   // The bound port (0 for Unix and connected sockets).
   int port() const noexcept;
   // Pyro's location string: "localhost:40057", "[::1]:39441", "./u:/path",
