@@ -559,7 +559,7 @@ bool is_loopback_host(const std::string& ip) {
 }  // namespace
 
 NameServerDaemon::NameServerDaemon(NameServerOptions options, const Config& config)
-    : config_(config) {
+    : config_(config), options_(options) {
   if (config_.ns_autoclean > 0 && config_.ns_autoclean < 3) {
     throw ValueError("NS_AUTOCLEAN cannot be smaller than 3");
   }
@@ -634,8 +634,8 @@ void NameServerDaemon::shutdown() {
 // every registered location; a name unreachable for 20 s is removed.
 void NameServerDaemon::autoclean_loop() {
   using Clock = std::chrono::steady_clock;
-  constexpr auto loop_delay = std::chrono::seconds(2);
-  constexpr auto max_unreachable = std::chrono::seconds(20);
+  const auto loop_delay = std::chrono::duration<double>(options_.autoclean_wakeup);
+  const auto max_unreachable = std::chrono::duration<double>(options_.autoclean_unreachable);
   auto last_cleaned = Clock::now();
   std::map<std::string, Clock::time_point> unreachable;
   auto logger = log::logger("pyrocpp.naming");
@@ -665,7 +665,7 @@ void NameServerDaemon::autoclean_loop() {
       const auto since = unreachable.try_emplace(name, Clock::now()).first->second;
       if (Clock::now() - since >= max_unreachable) {
         logger->info("autoclean: unregistering {}; cannot connect uri {} for {} sec", name, r.uri,
-                     20);
+                     options_.autoclean_unreachable);
         nameserver_->remove(name);
         unreachable.erase(name);
       }

@@ -391,7 +391,6 @@ class SqlStorage final : public NameStorage {
     exec("PRAGMA foreign_keys=ON");
     exec("PRAGMA journal_mode=WAL");  // persistent in the file; readers never block the writer
     exec("PRAGMA synchronous=NORMAL");
-    exec("PRAGMA wal_autocheckpoint=10000");
     exec("BEGIN IMMEDIATE");
     if (!table_exists("pyro_names")) {
       exec(create_names_table);

@@ -29,6 +29,13 @@ std::string demangle(const char* mangled) {
   return result;
 }
 
+void check_exposed_name(const std::string& name) {
+  if (name.empty() || name[0] == '_') {
+    const bool dunder = name.size() > 4 && name.starts_with("__") && name.ends_with("__");
+    if (!dunder) throw DaemonError("cannot expose private name '" + name + "'");
+  }
+}
+
 }  // namespace detail
 
 std::vector<Value> bind_arguments(const std::string& qualname, const std::vector<Param>& params,
@@ -211,7 +218,7 @@ std::vector<std::string> traceback_for(const ExceptionInfo& info, std::string_vi
 
 }  // namespace
 
-struct Registration {
+struct RegisteredObject {
   std::string id;
   std::shared_ptr<detail::ObjectType> type;
   std::function<std::shared_ptr<void>()> factory;
@@ -292,7 +299,7 @@ class Daemon::Impl final : public MessageHandler {
       throw DaemonError("an object or class is already registered with that id");
     for (const auto& name : type->accepted_classes)
       registry_.register_dict_to_class(name, keep_as_dict);
-    auto reg = std::make_shared<Registration>();
+    auto reg = std::make_shared<RegisteredObject>();
     reg->id = id;
     reg->type = std::move(type);
     reg->factory = std::move(factory);
@@ -323,7 +330,7 @@ class Daemon::Impl final : public MessageHandler {
     return out;
   }
 
-  std::shared_ptr<Registration> find(std::string_view id) const {
+  std::shared_ptr<RegisteredObject> find(std::string_view id) const {
     std::shared_lock lock(objects_mutex_);
     auto it = objects_.find(std::string(id));
     return it == objects_.end() ? nullptr : it->second;
@@ -635,7 +642,7 @@ class Daemon::Impl final : public MessageHandler {
     return a;
   }
 
-  std::shared_ptr<void> instance_for(Session& session, const Registration& reg) {
+  std::shared_ptr<void> instance_for(Session& session, const RegisteredObject& reg) {
     switch (reg.mode) {
       case InstanceMode::single: {
         if (reg.instance) return reg.instance;
@@ -678,7 +685,7 @@ class Daemon::Impl final : public MessageHandler {
     return it->second;
   }
 
-  static const detail::Member& property(const Registration& reg, const CallEnvelope& call,
+  static const detail::Member& property(const RegisteredObject& reg, const CallEnvelope& call,
                                         std::string_view& name) {
     const auto args = call.args.items();
     if (args.empty() || !args[0].is_str()) throw TypeError("attribute name must be a string");
@@ -695,14 +702,14 @@ class Daemon::Impl final : public MessageHandler {
     return it->second;
   }
 
-  Value get_attribute(const Registration& reg, const std::shared_ptr<void>& instance,
+  Value get_attribute(const RegisteredObject& reg, const std::shared_ptr<void>& instance,
                       const CallEnvelope& call) {
     std::string_view name;
     const detail::Member& m = property(reg, call, name);
     return m.get(instance.get());
   }
 
-  void set_attribute(const Registration& reg, const std::shared_ptr<void>& instance,
+  void set_attribute(const RegisteredObject& reg, const std::shared_ptr<void>& instance,
                      const CallEnvelope& call) {
     std::string_view name;
     const detail::Member& m = property(reg, call, name);
@@ -715,7 +722,7 @@ class Daemon::Impl final : public MessageHandler {
     m.set(instance.get(), args[1]);
   }
 
-  Value batch(const Registration& reg, const std::shared_ptr<void>& instance,
+  Value batch(const RegisteredObject& reg, const std::shared_ptr<void>& instance,
               const CallEnvelope& call) {
     std::vector<Value> results;
     for (const Value& triple : call.args.items()) {
@@ -1024,7 +1031,7 @@ class Daemon::Impl final : public MessageHandler {
   int natport_ = 0;
 
   mutable std::shared_mutex objects_mutex_;
-  std::unordered_map<std::string, std::shared_ptr<Registration>>
+  std::unordered_map<std::string, std::shared_ptr<RegisteredObject>>
       objects_;  // guarded by objects_mutex_
   std::mutex single_mutex_;
   std::unordered_map<std::string, std::shared_ptr<void>> singles_;  // guarded by single_mutex_

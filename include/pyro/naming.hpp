@@ -149,6 +149,10 @@ struct NameServerOptions {
   // The tag of the self-registration: Pyro5's "class:Pyro5.nameserver.NameServer", or Pyro4's
   // "class:Pyro4.naming.NameServer" for a name server standing in for Pyro4's.
   std::string self_tag = "class:Pyro5.nameserver.NameServer";
+  // NS_AUTOCLEAN's fixed times in Pyro (seconds): how often the cleaner wakes, and how long a
+  // name must stay unreachable before it is removed. Changed only by tests.
+  double autoclean_wakeup = 2.0;
+  double autoclean_unreachable = 20.0;
 };
 
 // Pyro's start_ns(): a Daemon serving the name server (registered under Pyro.NameServer, and
@@ -182,6 +186,7 @@ class NameServerDaemon {
   void autoclean_loop();
 
   Config config_;
+  NameServerOptions options_;
   std::shared_ptr<NameServer> nameserver_;
   std::unique_ptr<Daemon> daemon_;
   std::unique_ptr<BroadcastServer> broadcast_;

@@ -115,6 +115,8 @@ class StreamObject final : public Object {
 };
 
 std::string demangle(const char* mangled);
+// DaemonError for a private name ("_x"; dunder names "__x__" are allowed).
+void check_exposed_name(const std::string& name);
 [[noreturn]] void throw_arity_error(const std::string& qualname, std::size_t expected,
                                     std::size_t given);
 [[noreturn]] void throw_missing_arguments(const std::string& qualname,
@@ -380,12 +382,7 @@ class Exposed {
     return colon == std::string::npos ? qualified : qualified.substr(colon + 2);
   }
 
-  void check_name(const std::string& name) const {
-    if (name.empty() || name[0] == '_') {
-      const bool dunder = name.size() > 4 && name.starts_with("__") && name.ends_with("__");
-      if (!dunder) throw DaemonError("cannot expose private name '" + name + "'");
-    }
-  }
+  void check_name(const std::string& name) const { detail::check_exposed_name(name); }
 
   template <class Fn, class... A>
   Exposed& add_method(std::string name, std::vector<std::string> params, Fn fn,
