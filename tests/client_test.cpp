@@ -11,20 +11,13 @@
 #include <gtest/gtest.h>
 
 #include "pyro/server.hpp"
+#include "support/error_of.hpp"
 #include "support/process.hpp"
 
 namespace pyro {
 namespace {
 
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using testing::error_of;
 
 struct Service {
   int add(int a, int b) { return a + b; }

@@ -18,6 +18,7 @@
 
 #include "pyro/client.hpp"
 #include "pyro/locate.hpp"
+#include "support/error_of.hpp"
 #include "support/process.hpp"
 
 namespace pyro {
@@ -25,15 +26,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using testing::error_of;
 
 template <class F>
 std::string class_of(F f) {

@@ -12,19 +12,12 @@
 
 #include "pyro/bigint.hpp"
 #include "pyro/uri.hpp"
+#include "support/error_of.hpp"
 
 namespace pyro {
 namespace {
 
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using testing::error_of;
 
 // ---- the data model ---------------------------------------------------------------------------
 

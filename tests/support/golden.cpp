@@ -209,9 +209,10 @@ class Summary : public ::testing::Environment {
     }
     std::printf(
         "messages compared: %d byte for byte; decoded only: %d with sets (any order), %d with "
-        "tracebacks, %d with a URI location rewritten\n",
+        "tracebacks, %d with a URI location rewritten, %d with a documented difference "
+        "rewritten\n",
         counts().exact.load(), counts().order.load(), counts().traceback.load(),
-        counts().location.load());
+        counts().location.load(), counts().equated.load());
     std::lock_guard lock(notes().mutex);
     if (!notes().lines.empty()) {
       std::printf("notes (%zu): what was not checked, and why\n", notes().lines.size());
@@ -640,6 +641,17 @@ std::string compare_message(const Scenario& s, std::size_t index, std::string_vi
                       << "\n  ours: " << printable(ap);
         return strm;
       }
+      if (settings.equate) {
+        std::string why = settings.equate(*ev);
+        const std::string ours_why = settings.equate(av);
+        if (!ours_why.empty() && ours_why != why) {
+          why += (why.empty() ? "" : "; ") + ours_why;
+        }
+        if (!why.empty()) {
+          tolerated.equated = true;
+          note(settings.what + ": " + why);
+        }
+      }
       const Normalizer norm(settings.our_location, settings.recorded_location, settings.tag_lists);
       Tolerated ignored;
       const Value en = norm(*ev, ignored);
@@ -655,8 +667,9 @@ std::string compare_message(const Scenario& s, std::size_t index, std::string_vi
   if (tolerated.order) ++counts().order;
   if (tolerated.traceback) ++counts().traceback;
   if (tolerated.location) ++counts().location;
+  if (tolerated.equated) ++counts().equated;
   // exact bytes (seq adjusted, nondeterministic ranges masked, compressed payloads inflated)
-  if (!tolerated.order && !tolerated.traceback && !tolerated.location) {
+  if (!tolerated.order && !tolerated.traceback && !tolerated.location && !tolerated.equated) {
     ++counts().exact;
     std::string want = rec.bytes;
     if (protocol == protocol_48) {

@@ -89,6 +89,7 @@ struct Counts {
   std::atomic<int> order{0};      // decoded payload; a set made byte order arbitrary
   std::atomic<int> traceback{0};  // decoded payload; an implementation specific traceback
   std::atomic<int> location{0};   // decoded payload; a URI location rewritten
+  std::atomic<int> equated{0};    // decoded payload; a documented difference rewritten away
 };
 Counts& counts();
 
@@ -168,6 +169,7 @@ struct Tolerated {
   bool order = false;      // a set, or a set sent as a list (metadata): any order is right
   bool traceback = false;  // an implementation specific _pyroTraceback
   bool location = false;   // a URI location rewritten
+  bool equated = false;    // a documented difference rewritten away (CompareSettings::equate)
 };
 
 // The decoded payload in a form where equal means equivalent: tracebacks reduced to whether
@@ -203,6 +205,11 @@ struct CompareSettings {
   // one (json, msgpack, Pyro4); both are compared in any order. The lists are recognised as the
   // second item of a (uri, tags) pair and as the value of a metadata keyword argument.
   bool tag_lists = false;
+  // A documented difference the receiving peer cannot tell apart (e.g. a URI object where the
+  // recorded client sent the URI's text): rewrites a decoded payload, ours and the recorded one
+  // alike, so that the difference disappears; returns what it rewrote (empty: nothing), which is
+  // noted for the summary. Payloads it rewrote are not compared byte for byte.
+  std::function<std::string(Value&)> equate;
 };
 
 // Compares a message we produced with the recorded one: header fields, annotations (STRM masked:
