@@ -522,17 +522,26 @@ class Daemon::Impl final : public MessageHandler {
         return fail(e.what());
       }
     }
+    // Pyro4 sends the metadata only when the client asked (FLAGS_META_ON_CONNECT), and then as
+    // get_metadata(object, as_lists=True): lists where Pyro5 sends sets
+    // (tests/vectors/pyro4/*: CONNECTOK payloads). Pyro5 always sends it.
+    const bool pyro4 = request.protocol == protocol_48;
+    const bool with_meta = !pyro4 || (request.flags & flags::meta_on_connect) != 0;
     Value meta;
-    try {
-      meta = metadata(object_id);
-    } catch (const std::exception& e) {
-      return fail(e.what());
+    if (with_meta) {
+      try {
+        meta = metadata(object_id);
+      } catch (const std::exception& e) {
+        return fail(e.what());
+      }
+      if (pyro4) meta = as_lists(std::move(meta));
     }
     Message reply = reply_to(request, MessageType::connectok);
-    if (request.flags & flags::meta_on_connect) reply.flags |= flags::meta_on_connect;  // Pyro4
-    reply.payload =
-        ser.encode(Value::dict({{"handshake", std::move(response)}, {"meta", std::move(meta)}}),
-                   encode_options(request));
+    if (pyro4 && with_meta) reply.flags |= flags::meta_on_connect;
+    reply.payload = ser.encode(
+        with_meta ? Value::dict({{"handshake", std::move(response)}, {"meta", std::move(meta)}})
+                  : response,
+        encode_options(request));
     add_hook_annotations(reply);
     session.set_handshake_done();
     return reply;
@@ -543,6 +552,15 @@ class Daemon::Impl final : public MessageHandler {
     for (const auto& n : names)
       s.add(Value(n));
     return Value(std::move(s));
+  }
+
+  // Metadata with its name sets turned into lists (Pyro4's as_lists=True).
+  static Value as_lists(Value meta) {
+    for (const char* key : {"methods", "oneway", "attrs"}) {
+      const auto& s = meta.at(key).as_set();
+      meta.as_dict().set(key, Value::list(std::vector<Value>(s.begin(), s.end())));
+    }
+    return meta;
   }
 
   Value metadata(std::string_view object_id) const {

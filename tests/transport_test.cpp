@@ -154,6 +154,35 @@ TEST_F(TransportTest, RefusesAFirstMessageThatIsNotConnect) {
   EXPECT_EQ(connect_fail_text(reply), "invalid msg type 4 received (expected: 1)");
 }
 
+// Pyro4's daemon answers a protocol 48 handshake with the metadata (as lists) only when the
+// client set FLAGS_META_ON_CONNECT; otherwise with the bare handshake response.
+TEST_F(TransportTest, AnswersAPyro4HandshakeWithMetadataOnlyWhenAsked) {
+  for (const bool ask : {true, false}) {
+    Message m;
+    m.protocol = protocol_48;
+    m.type = MessageType::connect;
+    m.serializer_id = 1;  // serpent in Pyro4's numbering too
+    if (ask) m.flags = flags::meta_on_connect;
+    m.payload =
+        serpent_serializer().encode(Value::dict({{"handshake", "hello"}, {"object", "svc"}}));
+    RawClient c(port_);
+    c.send(encode_message(m));
+    const Message reply = parse(c.read_until_closed(std::chrono::milliseconds(300)));
+    EXPECT_EQ(reply.type, MessageType::connectok);
+    EXPECT_EQ(reply.protocol, protocol_48);
+    EXPECT_EQ((reply.flags & flags::meta_on_connect) != 0, ask);
+    const Value payload = serpent_serializer().decode(reply.payload);
+    if (ask) {
+      EXPECT_TRUE(identical(payload.at("handshake"), Value("hello")));
+      ASSERT_TRUE(payload.at("meta").at("methods").is_list());
+      EXPECT_EQ(payload.at("meta").at("methods").size(), 2u);
+    } else {
+      EXPECT_TRUE(identical(payload, Value("hello")));
+    }
+  }
+  expect_still_serving();
+}
+
 TEST_F(TransportTest, ClosesWithoutReplyOnAnUnknownSerializer) {
   RawClient c(port_);
   c.send(connect_message(99));

@@ -697,7 +697,7 @@ std::string compare_message(const Scenario& s, std::size_t index, std::string_vi
 // =============================================================================================
 
 void replay_requests(const Scenario& s, const std::function<ReplayTarget(int)>& target,
-                     bool tag_lists) {
+                     const CompareSettings& compare) {
   std::map<int, Socket> connections;
   std::map<int, ReplayTarget> targets;
   std::map<std::string, std::string> variables;
@@ -743,11 +743,11 @@ void replay_requests(const Scenario& s, const std::function<ReplayTarget(int)>& 
       } catch (const std::exception& e) {
         FAIL() << "no reply in place of " << rec.file << ": " << e.what();
       }
-      CompareSettings settings;
+      CompareSettings settings = compare;
       settings.what = role_of(s, conn) + " reply " + rec.file;
+      settings.seq.reset();
       settings.our_location = targets[conn].our_location;
       settings.recorded_location = targets[conn].recorded_location;
-      settings.tag_lists = tag_lists;
       const std::string strm = compare_message(s, i, ours, settings);
       if (const auto* vars = find_member(s.json, "variables")) {
         for (const auto& v : vars->GetArray()) {

@@ -233,8 +233,10 @@ struct ReplayTarget {
 // Sends the recorded client messages (per connection, in index order, substitutions applied) to
 // target(connection) and compares every reply with the recorded one (compare_message); checks
 // that no reply comes where none was recorded and that the server closes what it closed.
+// compare: its tag_lists and equate apply to every reply (what, seq and the locations are set
+// per reply).
 void replay_requests(const Scenario& s, const std::function<ReplayTarget(int)>& target,
-                     bool tag_lists = false);
+                     const CompareSettings& compare = {});
 
 // =============================================================================================
 // A fake peer answering with the recorded replies
