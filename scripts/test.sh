@@ -28,6 +28,7 @@ PYROCPP_BUILD_DIR=build /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/
 
 step "benchmark smoke run"
 PYROCPP_BUILD_DIR=build /usr/bin/python3 bench/serializers.py --quick
+build/bench/bench_naming --quick
 
 if ((quick)); then
   step "quick mode: sanitizers and fuzzing skipped"
