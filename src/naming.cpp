@@ -333,7 +333,15 @@ Value remote_set_metadata(NameServer& ns, const CallArgs& a) {
 Value remote_remove(NameServer& ns, const CallArgs& a) {
   const auto args =
       bind_arguments("NameServer.remove", {{"name", none}, {"prefix", none}, {"regex", none}}, a);
-  std::optional<std::string> name = optional_str(args[0]);
+  // A name of another type is never registered: Pyro5 answers 0, Pyro4 goes on with the
+  // prefix and regex (its storage lookup is just "name in storage").
+  if (truthy(args[0]) && !args[0].is_str()) {
+    if (!pyro4_client()) return Value(std::int64_t{0});
+    return Value(static_cast<std::int64_t>(
+        ns.remove(std::nullopt, optional_str(args[1]), optional_str(args[2]))));
+  }
+  std::optional<std::string> name =
+      args[0].is_str() ? std::optional<std::string>(args[0].as_str()) : std::nullopt;
   if (pyro4_client() && name && !name->empty()) {
     // Pyro4 removes a name only when present, else goes on with prefix/regex
     if (*name != nameserver_name && ns.storage_contains(*name)) {

@@ -502,17 +502,21 @@ int main(int argc, char** argv) {
 
   try {
     pyro::Config config = pyro::Config::global();
-    if (options.key) {
+    // Pyro4's nsc judges -k by truth value: an empty key neither warns nor clashes with
+    // PYRO_HMAC_KEY, which it then uses
+    const bool key_given = options.key && !options.key->empty();
+    if (key_given) {
       std::cerr << "Warning: using -k to supply HMAC key on the command line is a security problem "
                    "and is deprecated since Pyro 4.72. See the documentation for an alternative."
                 << std::endl;
       if (std::getenv("PYRO_HMAC_KEY") != nullptr) {
         throw SystemExit{"error: don't use -k and PYRO_HMAC_KEY at the same time"};
       }
-      // HMAC exists in protocol 48 only: a key means a Pyro4 name server
-      config.hmac_key = *options.key;
-      config.protocol_version = 48;
     }
+    if (key_given || (options.key && !config.hmac_key)) config.hmac_key = *options.key;
+    // HMAC exists in protocol 48 only: a key (-k, even empty, or PYRO_HMAC_KEY, which Pyro4's
+    // nsc reads too) means a Pyro4 name server
+    if (config.hmac_key) config.protocol_version = 48;
     if (options.verbose) std::cout << "Locating name server..." << std::endl;
     const std::string host =
         options.unixsocket.empty() ? options.host : "./u:" + options.unixsocket;
