@@ -174,8 +174,8 @@ class Use {
   Use& operator=(const Use&) = delete;
 
   Use& bind(int index, const std::string& text) {
-    check(
-        sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC));
+    check(sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()),
+                            SQLITE_TRANSIENT));
     return *this;
   }
   Use& bind(int index, sqlite3_int64 number) {
