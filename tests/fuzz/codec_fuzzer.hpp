@@ -12,6 +12,31 @@
 
 namespace pyro::fuzz {
 
+// v with every empty set and frozenset replaced by an empty tuple: serpent writes them as "()"
+// (a set literal cannot be empty), as Python's serpent does, so they read back as tuples.
+inline Value empty_sets_as_tuples(const Value& v) {
+  if ((v.is_set() || v.is_frozenset()) && v.as_set().empty()) return Value::tuple({});
+  if (v.is_list() || v.is_tuple()) {
+    std::vector<Value> items;
+    for (const Value& item : v.items())
+      items.push_back(empty_sets_as_tuples(item));
+    return v.is_list() ? Value::list(std::move(items)) : Value::tuple(std::move(items));
+  }
+  if (v.is_dict()) {
+    Dict d;
+    for (const auto& [key, value] : v.as_dict())
+      d.set(empty_sets_as_tuples(key), empty_sets_as_tuples(value));
+    return Value(std::move(d));
+  }
+  if (v.is_set() || v.is_frozenset()) {
+    Set s;
+    for (const Value& item : v.as_set())
+      s.add(empty_sets_as_tuples(item));
+    return v.is_set() ? Value(std::move(s)) : Value::frozenset(std::move(s));
+  }
+  return v;
+}
+
 inline int check_codec(const Serializer& ser, const std::uint8_t* data, std::size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   Value v;
@@ -43,7 +68,8 @@ inline int check_codec(const Serializer& ser, const std::uint8_t* data, std::siz
     if (dialect != Dialect::pyro5) continue;
     try {
       const Value again = ser.decode(encoded);
-      if (!identical(again, v)) std::abort();
+      const bool serpent = ser.name() == "serpent";
+      if (!identical(again, serpent ? empty_sets_as_tuples(v) : v)) std::abort();
     } catch (const SerializeError&) {
       // a few encodings are not readable back, as in Python (serpent's (1.0+-0.0j))
     } catch (const ValueError&) {
