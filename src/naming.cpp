@@ -568,6 +568,7 @@ bool is_loopback_host(const std::string& ip) {
 
 NameServerDaemon::NameServerDaemon(NameServerOptions options, const Config& config)
     : config_(config), options_(options) {
+  if (options.servertype) config_.servertype = *options.servertype;
   if (config_.ns_autoclean > 0 && config_.ns_autoclean < 3) {
     throw ValueError("NS_AUTOCLEAN cannot be smaller than 3");
   }

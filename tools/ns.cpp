@@ -61,6 +61,8 @@ int main(int argc, char** argv) {
     options.nathost = nathost;
     options.natport = natport;
     options.broadcast = !nobc;
+    // PYRO_SERVERTYPE, when set, picks the server type; else the name server's own default
+    if (std::getenv("PYRO_SERVERTYPE") != nullptr) options.servertype.reset();
     pyro::NameServerDaemon ns(options, config);
     if (!nobc && !ns.broadcast_skipped().empty() && !unixsocket) {
       std::cout << "Not starting broadcast server for " << ns.broadcast_skipped() << "."
