@@ -254,7 +254,8 @@ Connection::Connection(Connection&& other) noexcept
       owned_(other.owned_),
       timeout_(other.timeout_),
       buffer_(std::move(other.buffer_)),
-      start_(std::exchange(other.start_, 0)) {}
+      start_(std::exchange(other.start_, 0)),
+      end_(std::exchange(other.end_, 0)) {}
 
 Connection& Connection::operator=(Connection&& other) noexcept {
   if (this != &other) {
@@ -264,6 +265,7 @@ Connection& Connection::operator=(Connection&& other) noexcept {
     timeout_ = other.timeout_;
     buffer_ = std::move(other.buffer_);
     start_ = std::exchange(other.start_, 0);
+    end_ = std::exchange(other.end_, 0);
   }
   return *this;
 }
@@ -275,8 +277,8 @@ Connection::~Connection() {
 void Connection::close() noexcept {
   if (fd_ >= 0 && owned_) ::close(fd_);
   fd_ = -1;
-  buffer_.clear();
-  start_ = 0;
+  buffer_.release();
+  start_ = end_ = 0;
 }
 
 void Connection::set_timeout(double seconds) {
@@ -303,29 +305,21 @@ void Connection::send(std::string_view bytes) {
 
 void Connection::fill(std::size_t n) {
   if (fd_ < 0) throw ConnectionClosedError("receiving: connection lost: not connected");
-  std::size_t have = buffer_.size() - start_;
-  if (have >= n) return;
-  // Compact, then make room for at least the missing bytes (and a little more: the usual reply
-  // then arrives in one recv).
+  if (end_ - start_ >= n) return;
   if (start_ > 0) {
-    buffer_.erase(0, start_);
+    std::memmove(buffer_.data(), buffer_.data() + start_, end_ - start_);
+    end_ -= start_;
     start_ = 0;
   }
-  const std::size_t want = std::max<std::size_t>(n, 16384);
-  if (buffer_.capacity() < want) buffer_.reserve(want);
-  while (have < n) {
-    const std::size_t old = buffer_.size();
-    const std::size_t room =
-        std::max(n, std::min<std::size_t>(buffer_.capacity(), std::max<std::size_t>(n, 65536))) -
-        old;
-    buffer_.resize(old + room);
-    const ssize_t r = ::recv(fd_, buffer_.data() + old, room, 0);
+  // room for at least the missing bytes, and a little more: the usual reply then arrives in
+  // one recv
+  buffer_.grow(std::max<std::size_t>(n, 16384), end_);
+  while (end_ < n) {
+    const ssize_t r = ::recv(fd_, buffer_.data() + end_, buffer_.size() - end_, 0);
     if (r > 0) {
-      buffer_.resize(old + static_cast<std::size_t>(r));
-      have += static_cast<std::size_t>(r);
+      end_ += static_cast<std::size_t>(r);
       continue;
     }
-    buffer_.resize(old);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
       throw TimeoutError("receiving: timeout");
@@ -337,22 +331,19 @@ void Connection::fill(std::size_t n) {
 Message Connection::receive(std::size_t max_message_size,
                             const std::optional<std::string>& hmac_key) {
   fill(protocol_probe_size);
-  const std::uint16_t protocol =
-      detect_protocol(std::string_view(buffer_).substr(start_, protocol_probe_size));
-  const std::size_t hsize = header_size(protocol);
+  const std::string_view probe(buffer_.data() + start_, protocol_probe_size);
+  const std::size_t hsize = header_size(detect_protocol(probe));
   fill(hsize);
   const Header header =
-      parse_header(std::string_view(buffer_).substr(start_, hsize), max_message_size);
+      parse_header(std::string_view(buffer_.data() + start_, hsize), max_message_size);
   fill(hsize + header.body_size());
   Message m =
-      decode_body(header, std::string_view(buffer_).substr(start_ + hsize, header.body_size()),
+      decode_body(header, std::string_view(buffer_.data() + start_ + hsize, header.body_size()),
                   hmac_key, max_message_size);
   start_ += hsize + header.body_size();
-  if (start_ == buffer_.size()) {
-    start_ = 0;
-    buffer_.clear();
-    if (buffer_.capacity() > (1u << 20))
-      buffer_.shrink_to_fit();  // do not keep a big message's room
+  if (start_ == end_) {
+    start_ = end_ = 0;
+    if (buffer_.size() > (1u << 20)) buffer_.release();  // do not keep a big message's room
   }
   return m;
 }
@@ -625,7 +616,7 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
     // Read what is there (the socket is non-blocking).
     for (;;) {
       if (in_.size() - in_end_ < 4096) {
-        in_.resize(std::max<std::size_t>(in_.size() * 2, in_end_ + 16384));
+        in_.grow(std::max<std::size_t>(in_.size() * 2, in_end_ + 16384), in_end_);
       }
       boost::system::error_code rec;
       const std::size_t n =
@@ -672,7 +663,7 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
       if (avail < hsize + header.body_size()) {
         // make room for the whole body now that the header is known to be acceptable
         const std::size_t need = in_start_ + hsize + header.body_size();
-        if (in_.size() < need) in_.resize(need);
+        in_.grow(need, in_end_);
         break;
       }
       Message message;
@@ -781,7 +772,7 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
     if (in_start_ == in_end_) {
       in_start_ = in_end_ = 0;
       // an idle connection keeps no buffer
-      if (in_.size() > 0) std::string().swap(in_);
+      in_.release();
     } else if (in_start_ > 0) {
       std::memmove(in_.data(), in_.data() + in_start_, in_end_ - in_start_);
       in_end_ -= in_start_;
@@ -797,7 +788,7 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
     // a connected socket belongs to the user: only our duplicate of it is closed
     if (!user_socket_) socket_.shutdown(Socket::shutdown_both, ec);
     socket_.close(ec);
-    std::string().swap(in_);
+    in_.release();
     std::string().swap(out_);
     server_.remove(this);
     server_.handler().on_close(*this);
@@ -821,7 +812,7 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
   bool close_after_reply_ = false;
   bool closed_ = false;
   bool handling_ = false;
-  std::string in_;
+  detail::ByteBuffer in_;
   std::size_t in_start_ = 0, in_end_ = 0;
   std::string out_;
   std::shared_ptr<void> user_data_;
