@@ -295,6 +295,46 @@ def test_cpp_echoserver_registers_in_pyro4s_name_server_with_protocol_48(py4_ns)
         echo.kill()
 
 
+def test_python_pyro4_daemon_registers_in_pyro_ns_and_cpp_calls_it_by_pyroname():
+    # the other way round: Pyro4's own test echo server (a Python daemon) registers itself in
+    # pyro-ns, and the C++ echo client finds it with PYRONAME and calls it over protocol 48
+    ns, ns_uri = start_pyro_ns("-n", "127.0.0.1", "-p", "0")
+    echo = None
+    try:
+        host, port = location(ns_uri)
+        echo = Spawned([PYTHON, "-m", "Pyro4.test.echoserver", "-H", "127.0.0.1", "-n"],
+                       env=python_env(NS_HOST=host, NS_PORT=port))
+        uri = echo.wait_for(r"echo uri: (PYRO:\S+)").group(1)
+        echo.wait_for(r"echoserver running\.$")
+        with Pyro4.locateNS(host, port) as nsp:
+            assert str(nsp.lookup("test.echoserver")) == uri
+        r = run_tool([build_program("examples/echo_client"), "PYRONAME:test.echoserver@%s:%d" % (host, port)],
+                     env=cpp_env(PYROCPP_PROTOCOL_VERSION=48))
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert r.stdout.splitlines() == [
+            'C++ client: echo("hello") -> hello',
+            "C++ client: a map went there and back: {'north': [19.5, 21.0], 'south': [22.25]}",
+            "C++ client: echo(2**70) -> 1180591620717411303424",
+            "C++ client: error_with_text() raised builtins.ValueError: the message of the error",
+            "C++ client: generator() streams: one two three",
+            "C++ client: verbose = False",
+            "C++ client: oneway_echo sent",
+        ]
+    finally:
+        if echo:
+            echo.kill()
+        ns.kill()
+
+
+def test_cpp_finds_pyro4s_name_server_by_broadcast(py4_ns_broadcasting, refused_port):
+    # broadcast discovery from C++ (locate_ns in pyro-nsc, protocol 48) of Python's name server
+    bcport, expected = py4_ns_broadcasting
+    r = run_tool([build_program("tools/pyro-nsc"), "-v", "-p", str(bcport), "ping"],
+                 env=cpp_env(PYRO_NS_PORT=refused_port, PYROCPP_PROTOCOL_VERSION=48))
+    assert (r.returncode, r.stdout) == (0, "Locating name server...\nName server found: %s\n"
+                                           "Name server ping ok.\nDone.\n" % expected)
+
+
 # ---------------------------------------------------------------------------------------------
 # The same calls to pyro-ns and to Pyro4's name server
 # ---------------------------------------------------------------------------------------------
