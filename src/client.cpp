@@ -118,6 +118,14 @@ struct Proxy::State {
     have_metadata = true;
   }
 
+  // Reads a reply, which must speak the proxy's protocol: a daemon of the other generation answers
+  // in its own (a CONNECTFAIL whose serializer ids mean something else here, perhaps signed), and
+  // the reader refuses it by its version first, as Pyro5's and Pyro4's proxies do.
+  Message receive(Connection& conn) const {
+    return conn.receive(static_cast<std::size_t>(config.max_message_size), config.hmac_key,
+                        protocol);
+  }
+
   Value decode_result(const Message& reply) const {
     const Serializer* ser =
         serializer_by_id(static_cast<std::uint8_t>(reply.serializer_id), dialect());
@@ -156,7 +164,7 @@ struct Proxy::State {
     Message reply;
     try {
       conn.send(bytes);
-      reply = conn.receive(static_cast<std::size_t>(config.max_message_size), config.hmac_key);
+      reply = receive(conn);
     } catch (const CommunicationError&) {
       throw;
     } catch (const std::exception& e) {
@@ -200,8 +208,7 @@ struct Proxy::State {
     try {
       connection.send(bytes);
       if (flags & flags::oneway) return Value();
-      Message reply =
-          connection.receive(static_cast<std::size_t>(config.max_message_size), config.hmac_key);
+      Message reply = receive(connection);
       if (reply.type != MessageType::result) {
         throw ProtocolError("invalid msg type " + std::to_string(static_cast<int>(reply.type)) +
                             " received (expected: 5)");

@@ -231,7 +231,22 @@ struct SessionState {
   std::mutex mutex;
   std::unordered_map<std::string, std::shared_ptr<void>>
       instances;  // session mode, guarded by mutex
+  // Protocol 48: where a Pyro4 daemon's next RESULT puts its CORR annotation. Pyro4 adds CORR to
+  // the thread's response-annotation dict, which the handshake and PING replies leave filled
+  // and a RESULT empties: the first RESULT after either has CORR before the method's own
+  // annotations, later ones after them (tests/vectors/pyro4/*/annotations). A connection's
+  // messages are handled one at a time.
+  bool pyro4_corr_first = false;
 };
+
+namespace {
+
+SessionState& session_state(Session& session) {
+  if (!session.user_data()) session.user_data() = std::make_shared<SessionState>();
+  return *std::static_pointer_cast<SessionState>(session.user_data());
+}
+
+}  // namespace
 
 struct StreamEntry {
   ItemStream stream;
@@ -259,6 +274,7 @@ class Daemon::Impl final : public MessageHandler {
     so.threads_min = static_cast<std::size_t>(config_.threadpool_size_min);
     so.threads_max = static_cast<std::size_t>(config_.threadpool_size);
     so.multiplex = config_.servertype == "multiplex";
+    so.fallback_protocol = config_.protocol_version == protocol_48 ? protocol_48 : protocol_502;
     so.hmac_key = config_.hmac_key;
     so.compress = config_.compression;
     if (options_.natport && !options_.nathost && !config_.nathost) {
@@ -429,6 +445,7 @@ class Daemon::Impl final : public MessageHandler {
     } clear{ctx};
     switch (message.type) {
       case MessageType::ping:
+        if (message.protocol == protocol_48) session_state(session).pyro4_corr_first = true;
         return ping_reply(message);
       case MessageType::connect:
         return handshake(session, message);
@@ -499,16 +516,24 @@ class Daemon::Impl final : public MessageHandler {
       session.close_after_reply();
       return reply;
     };
+    // Pyro4 sends the metadata only when the client asked (FLAGS_META_ON_CONNECT), and then as
+    // get_metadata(object, as_lists=True): lists where Pyro5 sends sets
+    // (tests/vectors/pyro4/*: CONNECTOK payloads). Pyro5 always sends it.
+    const bool pyro4 = request.protocol == protocol_48;
+    const bool with_meta = !pyro4 || (request.flags & flags::meta_on_connect) != 0;
     Value data;
     std::string object_id;
     Value handshake_data;
     try {
       data = reconstruct(ser.decode(request.payload), ser.reconstruct_order(), &registry_);
-      if (!data.is_dict()) throw KeyError("'object'");
-      const Value* object = data.find("object");
-      if (object == nullptr) throw KeyError("'object'");
-      object_id = std::string(object->as_str());
-      const Value* hs = data.find("handshake");
+      // Pyro4's Daemon._handshake reads "object" only with the metadata flag: a Pyro4 proxy
+      // with METADATA off sends {"handshake": H} alone.
+      if (with_meta) {
+        const Value* object = data.is_dict() ? data.find("object") : nullptr;
+        if (object == nullptr) throw KeyError("'object'");
+        object_id = std::string(object->as_str());
+      }
+      const Value* hs = data.is_dict() ? data.find("handshake") : nullptr;
       if (hs == nullptr) throw KeyError("'handshake'");
       handshake_data = *hs;
     } catch (const std::exception& e) {
@@ -522,11 +547,6 @@ class Daemon::Impl final : public MessageHandler {
         return fail(e.what());
       }
     }
-    // Pyro4 sends the metadata only when the client asked (FLAGS_META_ON_CONNECT), and then as
-    // get_metadata(object, as_lists=True): lists where Pyro5 sends sets
-    // (tests/vectors/pyro4/*: CONNECTOK payloads). Pyro5 always sends it.
-    const bool pyro4 = request.protocol == protocol_48;
-    const bool with_meta = !pyro4 || (request.flags & flags::meta_on_connect) != 0;
     Value meta;
     if (with_meta) {
       try {
@@ -538,6 +558,7 @@ class Daemon::Impl final : public MessageHandler {
     }
     Message reply = reply_to(request, MessageType::connectok);
     if (pyro4 && with_meta) reply.flags |= flags::meta_on_connect;
+    if (pyro4) session_state(session).pyro4_corr_first = true;
     reply.payload = ser.encode(
         with_meta ? Value::dict({{"handshake", std::move(response)}, {"meta", std::move(meta)}})
                   : response,
@@ -672,11 +693,9 @@ class Daemon::Impl final : public MessageHandler {
       case InstanceMode::percall:
         return reg.factory();
       case InstanceMode::session: {
-        if (!session.user_data())
-          session.user_data() = std::make_shared<SessionState>();  // one thread per session
-        auto state = std::static_pointer_cast<SessionState>(session.user_data());
-        std::lock_guard lock(state->mutex);
-        auto& slot = state->instances[reg.id];
+        SessionState& state = session_state(session);
+        std::lock_guard lock(state.mutex);
+        auto& slot = state.instances[reg.id];
         if (!slot) slot = reg.factory();
         return slot;
       }
@@ -918,14 +937,15 @@ class Daemon::Impl final : public MessageHandler {
   // Autoproxy: objects returned by reference become proxies when they are registered here.
   // Marshal cannot carry a proxy: like Pyro, it sends the object by value instead (its state,
   // _pyroId, _pyroDaemon and __class__), which a Python client refuses as an unknown class.
-  Value replace_object_refs(Value v, const Serializer& ser) {
+  // Pyro4 on CPython 3.11 takes the object's __getstate__() (its vars, no __class__) instead.
+  Value replace_object_refs(Value v, const Serializer& ser, bool pyro4) {
     if (v.is_object()) {
       if (const auto* ref = dynamic_cast<const detail::LocalObjectRef*>(v.as_object().get())) {
         std::shared_lock lock(objects_mutex_);
         for (const auto& [id, reg] : objects_) {
           if (!reg->instance || reg->instance.get() != ref->object().get()) continue;
           if (ser.name() == "marshal")
-            return registered_by_value(id, *reg->type, reg->instance.get());
+            return registered_by_value(id, *reg->type, reg->instance.get(), pyro4);
           ProxyState p;
           p.uri = uri_for(id, true);
           const Value meta = metadata_of(*reg->type);
@@ -942,17 +962,17 @@ class Daemon::Impl final : public MessageHandler {
     }
     if (v.is_sequence()) {
       for (auto& item : v.items())
-        item = replace_object_refs(std::move(item), ser);
+        item = replace_object_refs(std::move(item), ser, pyro4);
     } else if (v.is_dict()) {
       Dict& d = v.as_dict();
       for (std::size_t i = 0; i < d.size(); ++i)
-        d.value_at(i) = replace_object_refs(std::move(d.value_at(i)), ser);
+        d.value_at(i) = replace_object_refs(std::move(d.value_at(i)), ser, pyro4);
     }
     return v;
   }
 
   static Value registered_by_value(const std::string& id, const detail::ObjectType& type,
-                                   const void* object) {
+                                   const void* object, bool pyro4) {
     Dict out;
     Value class_name(type.class_name);
     if (type.state) {
@@ -969,7 +989,7 @@ class Daemon::Impl final : public MessageHandler {
     }
     out.set(Value("_pyroId"), Value(id));
     out.set(Value("_pyroDaemon"), Value());
-    out.set(Value("__class__"), std::move(class_name));
+    if (!pyro4) out.set(Value("__class__"), std::move(class_name));
     return Value(std::move(out));
   }
 
@@ -987,7 +1007,7 @@ class Daemon::Impl final : public MessageHandler {
                                /*announces_stream=*/true);
       }
     }
-    result = replace_object_refs(std::move(result), ser);
+    result = replace_object_refs(std::move(result), ser, request.protocol == protocol_48);
     Message reply = reply_to(request, MessageType::result);
     if (batched) reply.flags |= flags::batch;
     try {
@@ -1002,6 +1022,11 @@ class Daemon::Impl final : public MessageHandler {
     reply.annotations = std::move(ctx.response_annotations);
     ctx.response_annotations = Annotations();
     add_hook_annotations(reply);
+    if (request.protocol == protocol_48) {
+      SessionState& state = session_state(session);
+      if (state.pyro4_corr_first) reply.correlation_index = 0;
+      state.pyro4_corr_first = false;
+    }
     return reply;
   }
 

@@ -329,10 +329,11 @@ void Connection::fill(std::size_t n) {
 }
 
 Message Connection::receive(std::size_t max_message_size,
-                            const std::optional<std::string>& hmac_key) {
+                            const std::optional<std::string>& hmac_key,
+                            std::uint16_t expected_protocol) {
   fill(protocol_probe_size);
   const std::string_view probe(buffer_.data() + start_, protocol_probe_size);
-  const std::size_t hsize = header_size(detect_protocol(probe));
+  const std::size_t hsize = header_size(detect_protocol(probe, expected_protocol));
   fill(hsize);
   const Header header =
       parse_header(std::string_view(buffer_.data() + start_, hsize), max_message_size);
@@ -711,16 +712,24 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
 
   // Input that is not a valid message for this point of the conversation. Before the handshake
   // Pyro answers with a CONNECTFAIL (marshal, seq 0) carrying the error text; afterwards, and
-  // for an oversized message in protocol 48, it just closes.
+  // for an oversized message in protocol 48, it just closes. A bad or missing HMAC in the CONNECT
+  // gets the CONNECTFAIL too, signed with our key (Pyro4 Daemon._handshake turns every error of
+  // Message.recv into one); in a later request it closes silently (Pyro4's socket servers catch
+  // the SecurityError of Daemon.handleRequest and drop the connection).
   void bad_input(const PyroError& e) {
     log::logger("pyrocpp.transport")->debug("bad input from {}: {}", peer_, e.what());
     const bool pyro4_too_large =
         protocol_ == protocol_48 && dynamic_cast<const MessageTooLargeError*>(&e);
-    if (handshake_done_ || pyro4_too_large || dynamic_cast<const SecurityError*>(&e)) {
+    if (handshake_done_ || pyro4_too_large) {
       close();
       return;
     }
     close_after_reply_ = true;
+    if (protocol_ == 0 && server_.options().fallback_protocol == protocol_48) {
+      // Pyro4's Message.recv tells neither case apart
+      send(connect_fail_for_bad_input(protocol_48, "invalid data or unsupported protocol version"));
+      return;
+    }
     send(connect_fail_for_bad_input(protocol_ == 0 ? protocol_502 : protocol_, e.what()));
   }
 

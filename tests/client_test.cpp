@@ -3,10 +3,13 @@
 // in-process, or the pyro-echoserver program in a child process when it must be killed.
 #include "pyro/client.hpp"
 
+#include <arpa/inet.h>
 #include <chrono>
 #include <filesystem>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -107,6 +110,58 @@ TEST(Proxy, RefusedConnectionsGivePyrosMessage) {
   EXPECT_EQ(error_of([&] { p.bind(); }),
             "cannot connect to ('127.0.0.1', 1): [Errno 111] Connection refused");
   EXPECT_THROW(p.bind(), CommunicationError);
+}
+
+// A daemon of the other Pyro generation answers a CONNECT with a CONNECTFAIL in its own protocol,
+// whose marshal id would read as json here (and a keyed Pyro4 daemon signs it): the proxy refuses
+// the reply by its version before anything else, with the text of the Pyro whose protocol it
+// speaks (as Pyro5's and Pyro4's proxies do).
+TEST(Proxy, RefusesAReplyInTheOtherProtocol) {
+  struct Case {
+    int mine;
+    std::uint16_t theirs;
+    const char* theirs_says;
+    std::optional<std::string> their_key;
+    const char* error;
+  };
+  const char* pyro4_says = "invalid data or unsupported protocol version";
+  for (const Case& t : {Case{502, protocol_48, pyro4_says, {}, "invalid protocol version: 48"},
+                        Case{502, protocol_48, pyro4_says, "key", "invalid protocol version: 48"},
+                        Case{48, protocol_502, "invalid protocol version: 48", {}, pyro4_says}}) {
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    ASSERT_EQ(::listen(listener, 1), 0);
+    ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    std::thread peer([&] {
+      const int client = ::accept(listener, nullptr, nullptr);
+      char request[4096];
+      if (::recv(client, request, sizeof request, 0) > 0) {
+        const std::string reply =
+            encode_message(connect_fail_for_bad_input(t.theirs, t.theirs_says),
+                           {.hmac_key = t.their_key ? &*t.their_key : nullptr});
+        EXPECT_EQ(::send(client, reply.data(), reply.size(), 0),
+                  static_cast<ssize_t>(reply.size()));
+      }
+      ::close(client);
+    });
+    Config c = local_config();
+    c.protocol_version = t.mine;
+    Proxy p("PYRO:svc@127.0.0.1:" + std::to_string(ntohs(address.sin_port)), c);
+    try {
+      p.bind();
+      ADD_FAILURE() << "bind() succeeded";
+    } catch (const ProtocolError& e) {
+      EXPECT_EQ(typeid(e), typeid(ProtocolError));  // not a SerializeError from a wrong decoder
+      EXPECT_EQ(std::string(e.what()), t.error);
+    }
+    EXPECT_FALSE(p.connected());
+    peer.join();
+    ::close(listener);
+  }
 }
 
 TEST(Proxy, TimesOutAndRecoversOnTheNextCall) {

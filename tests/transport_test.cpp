@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <netinet/in.h>
+#include <optional>
 #include <poll.h>
 #include <sys/socket.h>
 #include <thread>
@@ -183,6 +184,27 @@ TEST_F(TransportTest, AnswersAPyro4HandshakeWithMetadataOnlyWhenAsked) {
   expect_still_serving();
 }
 
+// A Pyro4 proxy with METADATA off sends {"handshake": H} alone; Pyro4's daemon looks for
+// "object" only when the metadata flag asks for it.
+TEST_F(TransportTest, AcceptsAPyro4HandshakeWithoutObjectWhenNoMetadataIsAsked) {
+  Message m;
+  m.protocol = protocol_48;
+  m.type = MessageType::connect;
+  m.serializer_id = 2;  // json in Pyro4's numbering
+  m.payload = json_serializer().encode(Value::dict({{"handshake", "hi"}}));
+  RawClient c(port_);
+  c.send(encode_message(m));
+  const Message reply = parse(c.read_until_closed(std::chrono::milliseconds(300)));
+  EXPECT_EQ(reply.type, MessageType::connectok);
+  EXPECT_TRUE(identical(json_serializer().decode(reply.payload), Value("hello")));
+  m.flags = flags::meta_on_connect;  // now "object" is needed
+  RawClient asking(port_);
+  asking.send(encode_message(m));
+  const Message refused = parse(asking.read_until_closed());
+  EXPECT_EQ(refused.type, MessageType::connectfail);
+  EXPECT_TRUE(identical(json_serializer().decode(refused.payload), Value("'object'")));
+}
+
 TEST_F(TransportTest, ClosesWithoutReplyOnAnUnknownSerializer) {
   RawClient c(port_);
   c.send(connect_message(99));
@@ -211,6 +233,95 @@ TEST_F(TransportTest, SurvivesAClientKilledInTheMiddleOfACall) {
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(600));  // the reply goes to a closed socket
   expect_still_serving();
+}
+
+// Pyro4's Daemon._handshake answers a CONNECT whose HMAC does not check out with a CONNECTFAIL
+// carrying Message.recv's text (marshal, seq 0), signed with the daemon's own key; the Pyro4
+// client then raises CommunicationError with that reason instead of "not enough data".
+TEST_F(TransportTest, AnswersAPyro4HandshakeWithABadHmacWithConnectFail) {
+  Config keyed_config = config_;
+  keyed_config.hmac_key = "secret";
+  Daemon keyed(DaemonOptions{}, keyed_config);
+  const Uri keyed_uri = keyed.expose(std::make_shared<Service>(), "svc",
+                                     Exposed<Service>().method("add", &Service::add));
+  keyed.start();
+  const std::string wrong = "wrong";
+  const std::string secret = "secret";
+  struct Case {
+    int port;
+    const std::string* client_key;
+    std::optional<std::string> daemon_key;
+    std::string text;
+  };
+  const Case cases[] = {
+      {static_cast<int>(*keyed_uri.port()), nullptr, secret, "hmac key config not symmetric"},
+      {static_cast<int>(*keyed_uri.port()), &wrong, secret, "message hmac mismatch"},
+      {port_, &secret, std::nullopt, "hmac key config not symmetric"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.text);
+    Message m;
+    m.protocol = protocol_48;
+    m.type = MessageType::connect;
+    m.serializer_id = 1;
+    m.seq = 7;
+    m.flags = flags::meta_on_connect;
+    m.payload =
+        serpent_serializer().encode(Value::dict({{"handshake", "hello"}, {"object", "svc"}}));
+    RawClient client(c.port);
+    client.send(encode_message(m, {.hmac_key = c.client_key}));
+    const std::string bytes = client.read_until_closed();
+    EXPECT_TRUE(client.closed());
+    ASSERT_GE(bytes.size(), header_size(protocol_48));
+    const Header h = parse_header(std::string_view(bytes).substr(0, header_size(protocol_48)), 0);
+    // decoding with the daemon's key checks the reply's signature (or its absence)
+    const Message reply =
+        decode_body(h, std::string_view(bytes).substr(header_size(protocol_48)), c.daemon_key);
+    EXPECT_EQ(reply.type, MessageType::connectfail);
+    EXPECT_EQ(reply.seq, 0);
+    EXPECT_EQ(reply.serializer_id, 3);  // marshal in Pyro4's numbering
+    EXPECT_EQ(marshal_serializer().decode(reply.payload).as_str(), c.text);
+  }
+  Proxy good(keyed_uri, keyed_config);
+  EXPECT_EQ(good.call<int>("add", 2, 5), 7);
+  expect_still_serving();
+}
+
+// After the handshake a request with a bad HMAC gets no reply: Pyro4's socket servers catch the
+// SecurityError of Daemon.handleRequest and close the connection.
+TEST_F(TransportTest, ClosesSilentlyOnABadHmacAfterThePyro4Handshake) {
+  Config keyed_config = config_;
+  keyed_config.hmac_key = "secret";
+  Daemon keyed(DaemonOptions{}, keyed_config);
+  const Uri keyed_uri = keyed.expose(std::make_shared<Service>(), "svc",
+                                     Exposed<Service>().method("add", &Service::add));
+  keyed.start();
+  const std::string secret = "secret";
+  const std::string wrong = "wrong";
+  Message connect;
+  connect.protocol = protocol_48;
+  connect.type = MessageType::connect;
+  connect.serializer_id = 1;
+  connect.payload =
+      serpent_serializer().encode(Value::dict({{"handshake", "hello"}, {"object", "svc"}}));
+  RawClient client(static_cast<int>(*keyed_uri.port()));
+  client.send(encode_message(connect, {.hmac_key = &secret}));
+  Message invoke;
+  invoke.protocol = protocol_48;
+  invoke.type = MessageType::invoke;
+  invoke.serializer_id = 1;
+  invoke.seq = 1;
+  invoke.payload = serpent_serializer().encode(Value::tuple(
+      {Value("svc"), Value("add"), Value::tuple({Value(1), Value(2)}), Value(Dict{})}));
+  client.send(encode_message(invoke, {.hmac_key = &wrong}));
+  const std::string bytes = client.read_until_closed();
+  EXPECT_TRUE(client.closed());
+  ASSERT_GE(bytes.size(), header_size(protocol_48));
+  const Header h = parse_header(std::string_view(bytes).substr(0, header_size(protocol_48)), 0);
+  EXPECT_EQ(h.type, static_cast<std::uint16_t>(MessageType::connectok));
+  EXPECT_EQ(bytes.size(), header_size(protocol_48) + h.body_size());  // and nothing after it
+  Proxy good(keyed_uri, keyed_config);
+  EXPECT_EQ(good.call<int>("add", 2, 5), 7);
 }
 
 TEST(Transport, ClosesIdleAndStalledConnectionsAfterCommTimeout) {

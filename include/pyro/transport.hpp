@@ -92,9 +92,13 @@ class Connection {
   void send(std::string_view bytes);
   // Reads one whole message. Throws TimeoutError("receiving: timeout"),
   // ConnectionClosedError("receiving: not enough data") / ("receiving: connection lost: ..."),
-  // or the ProtocolError of a bad header (size limit checked before reading the body).
+  // or the ProtocolError of a bad header (size limit checked before reading the body). With an
+  // expected protocol (502 or 48; 0 accepts either) a message of the other one is refused before
+  // anything else is read, with detect_protocol's text ("invalid protocol version: 48", "invalid
+  // data or unsupported protocol version"), as Pyro5's and Pyro4's readers refuse it.
   Message receive(std::size_t max_message_size,
-                  const std::optional<std::string>& hmac_key = std::nullopt);
+                  const std::optional<std::string>& hmac_key = std::nullopt,
+                  std::uint16_t expected_protocol = 0);
 
   // "127.0.0.1:50123", "[::1]:50123" or the Unix socket path.
   std::string local_address() const;
@@ -215,6 +219,10 @@ struct ServerOptions {
   bool multiplex = false;               // SERVERTYPE=multiplex: one thread does everything
   std::optional<std::string> hmac_key;  // protocol 48's HMAC_KEY
   bool compress = false;                // COMPRESSION: zlib-compress reply bodies
+  // The protocol of the CONNECTFAIL that answers a first message of no known protocol (the
+  // daemon's configured protocol version): 502 says "invalid data" / "invalid protocol
+  // version: N" as Pyro5 does, 48 "invalid data or unsupported protocol version" as Pyro4 does.
+  std::uint16_t fallback_protocol = protocol_502;
 };
 
 // Accepts connections and feeds their messages to a MessageHandler.

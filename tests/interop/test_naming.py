@@ -1014,10 +1014,6 @@ def test_pyro_ns_with_a_key_serves_pyro4_clients_that_sign(cpp_ns_hmac):
         assert ns.lookup("Pyro.NameServer") is not None  # still serving
 
 
-@pytest.mark.xfail(strict=True, reason="difference: a CONNECT with a missing or wrong HMAC gets a "
-                   "CONNECTFAIL with the reason from Pyro4's daemon; pyro-ns just closes the "
-                   "connection (transport.cpp bad_input), so Pyro4 clients see "
-                   "ConnectionClosedError 'receiving: not enough data'")
 @pytest.mark.parametrize("key", [None, b"wrong"], ids=["no key", "wrong key"])
 def test_a_client_without_the_key_is_told_why(cpp_ns_hmac, py4_ns_hmac, key):
     answers = []
