@@ -289,6 +289,11 @@ def test_cpp_echoserver_registers_in_pyro4s_name_server_with_protocol_48(py4_ns)
             assert str(ns.lookup("test.echoserver")) == uri
         with Pyro4.Proxy("PYRONAME:test.echoserver@%s:%d" % (host, port)) as p:
             assert p.echo({"k": [1, 2]}) == {"k": [1, 2]}
+        # and the C++ client resolves the same PYRONAME in Pyro4's name server
+        r = run_tool([build_program("examples/echo_client"), "PYRONAME:test.echoserver@%s:%d" % (host, port)],
+                     env=cpp_env(PYROCPP_PROTOCOL_VERSION=48))
+        assert r.returncode == 0 and r.stdout.startswith('C++ client: echo("hello") -> hello\n'), \
+            r.stdout + r.stderr
         with Pyro4.locateNS(host, port) as ns:
             assert ns.remove("test.echoserver") == 1
     finally:
