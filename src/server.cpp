@@ -224,6 +224,7 @@ struct RegisteredObject {
   std::function<std::shared_ptr<void>()> factory;
   InstanceMode mode = InstanceMode::single;
   std::shared_ptr<void> instance;  // single mode
+  std::uint64_t serial = 0;        // registration order (Pyro's registered() lists ids in it)
 };
 
 // Per client connection.
@@ -325,6 +326,7 @@ class Daemon::Impl final : public MessageHandler {
       std::unique_lock lock(objects_mutex_);
       if (objects_.contains(id))
         throw DaemonError("an object or class is already registered with that id");
+      reg->serial = ++registrations_;
       objects_.emplace(id, std::move(reg));
     }
     return uri_for(id, true);
@@ -339,10 +341,16 @@ class Daemon::Impl final : public MessageHandler {
   }
 
   std::vector<std::string> registered() const {
-    std::shared_lock lock(objects_mutex_);
+    std::vector<std::pair<std::uint64_t, std::string>> ids;
+    {
+      std::shared_lock lock(objects_mutex_);
+      for (const auto& [id, reg] : objects_)
+        ids.emplace_back(reg->serial, id);
+    }
+    std::sort(ids.begin(), ids.end());
     std::vector<std::string> out{std::string(daemon_object_id)};
-    for (const auto& [id, reg] : objects_)
-      out.push_back(id);
+    for (auto& [serial, id] : ids)
+      out.push_back(std::move(id));
     return out;
   }
 
@@ -835,14 +843,14 @@ class Daemon::Impl final : public MessageHandler {
     }
     if (m == "info") return Value(info());
     if (m == "get_metadata") {
-      Value meta = metadata(arg_str(0));
-      // Pyro4's get_metadata(objectId, as_lists=False)
-      if (args.size() > 1 && args[1].is_bool() && args[1].as_bool()) {
-        for (const char* key : {"methods", "oneway", "attrs"}) {
-          const auto& s = meta.at(key).as_set();
-          meta.as_dict().set(key, Value::list(std::vector<Value>(s.begin(), s.end())));
-        }
+      // Pyro4's get_metadata(objectId, as_lists=False); Pyro5's takes the id only
+      if (args.size() > 1 && current_context().protocol != protocol_48) {
+        throw TypeError("DaemonObject.get_metadata() takes 2 positional arguments but " +
+                        std::to_string(args.size() + 1) + " were given");
       }
+      Value meta = metadata(arg_str(0));
+      if (args.size() > 1 && args[1].is_bool() && args[1].as_bool())
+        meta = as_lists(std::move(meta));
       return meta;
     }
     if (m == "get_next_stream_item") return next_stream_item(session, arg_str(0));
@@ -1075,7 +1083,8 @@ class Daemon::Impl final : public MessageHandler {
 
   mutable std::shared_mutex objects_mutex_;
   std::unordered_map<std::string, std::shared_ptr<RegisteredObject>>
-      objects_;  // guarded by objects_mutex_
+      objects_;                      // guarded by objects_mutex_
+  std::uint64_t registrations_ = 0;  // guarded by objects_mutex_
   std::mutex single_mutex_;
   std::unordered_map<std::string, std::shared_ptr<void>> singles_;  // guarded by single_mutex_
 

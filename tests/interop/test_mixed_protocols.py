@@ -25,7 +25,9 @@ from conftest import ROOT, build_program
 VECTORS = ROOT / "tests" / "vectors" / "pyro5"
 SCENARIOS = ["call_plain", "call_kwargs", "echo_rich_types"]
 SERIALIZERS = ["serpent", "json", "marshal", "msgpack"]
-HEADER = struct.Struct(">4sHHHHIHHHH16s")  # protocol 502's 40-byte header
+# protocol 502's 40-byte header: tag, version, type, serializer id, flags, seq, data size,
+# annotations size, correlation id, reserved, checksum
+HEADER = struct.Struct(">4sHBBHHII16sHH")
 TIMEOUT = 10.0
 
 
@@ -65,15 +67,15 @@ def read_exactly(sock, n):
 
 def parse(message):
     """(type, flags, seq, serializer id, payload) of one protocol 502 message."""
-    (magic, version, mtype, flags, seq, size, ser, ann_size, _reserved, _checksum,
-     _corr) = HEADER.unpack(message[:HEADER.size])
+    (magic, version, mtype, ser, flags, seq, size, ann_size, _corr, _reserved,
+     _checksum) = HEADER.unpack(message[:HEADER.size])
     assert magic == b"PYRO" and version == 502
     return mtype, flags, seq, ser, message[HEADER.size + ann_size:HEADER.size + ann_size + size]
 
 
 def receive(sock):
     head = read_exactly(sock, HEADER.size)
-    size, ann_size = struct.unpack(">I", head[12:16])[0], struct.unpack(">H", head[18:20])[0]
+    size, ann_size = struct.unpack(">II", head[12:20])
     return head + read_exactly(sock, ann_size + size)
 
 
