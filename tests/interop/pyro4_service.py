@@ -19,16 +19,17 @@ Service, Sub = build_service(Pyro4, Pyro4.current_context)
 
 
 @contextlib.contextmanager
-def pyro4_daemon(kind="service", hmac_key=None):
-    """Serves both objects on 127.0.0.1, a free port, from a background thread; yields
-    {object id: uri text}."""
-    daemon = make_daemon(Pyro4, kind == "guarded", None)
+def python_daemon(api, service, sub, kind="service", hmac_key=None):
+    """Serves the service classes (pyro4_server.build_service) in a Python Pyro daemon of the
+    given api module (Pyro4, or Pyro5.api) on 127.0.0.1, a free port, from a background
+    thread; yields {object id: uri text}."""
+    daemon = make_daemon(api, kind == "guarded", None)
     if hmac_key is not None:
         daemon._pyroHmacKey = hmac_key
-    sub = Sub("one")
+    one = sub("one")
     uris = {
-        "example.sub": str(daemon.register(sub, "example.sub")),
-        "example.service": str(daemon.register(Service(sub, daemon), "example.service")),
+        "example.sub": str(daemon.register(one, "example.sub")),
+        "example.service": str(daemon.register(service(one, daemon), "example.service")),
     }
     thread = threading.Thread(target=daemon.requestLoop, daemon=True)
     thread.start()
@@ -38,3 +39,8 @@ def pyro4_daemon(kind="service", hmac_key=None):
         daemon.shutdown()
         thread.join(10)
         daemon.close()
+
+
+def pyro4_daemon(kind="service", hmac_key=None):
+    """The service in a Python Pyro4 daemon (see python_daemon)."""
+    return python_daemon(Pyro4, Service, Sub, kind, hmac_key)

@@ -32,7 +32,8 @@ import Pyro5.errors  # noqa: E402
 import Pyro5.protocol  # noqa: E402
 import Pyro5.serializers  # noqa: E402
 
-from pyro4_server import build_service, make_daemon  # noqa: E402
+from pyro4_server import build_service  # noqa: E402
+from pyro4_service import python_daemon  # noqa: E402
 
 Service, Sub = build_service(Pyro5.api, Pyro5.api.current_context)
 context = Pyro5.api.current_context
@@ -72,23 +73,9 @@ def cpp_daemon(*args):
         proc.stderr.close()
 
 
-@contextlib.contextmanager
 def pyro5_daemon(kind):
-    """The same service in a Python Pyro5 daemon on 127.0.0.1, a free port, served from a
-    background thread; yields {object id: uri text}."""
-    daemon = make_daemon(Pyro5.api, kind == "guarded", None)
-    sub = Sub("one")
-    uris = {
-        "example.sub": str(daemon.register(sub, "example.sub")),
-        "example.service": str(daemon.register(Service(sub, daemon), "example.service")),
-    }
-    thread = threading.Thread(target=daemon.requestLoop, daemon=True)
-    thread.start()
-    try:
-        yield uris
-    finally:
-        daemon.shutdown()
-        thread.join(TIMEOUT)
+    """The same service in a Python Pyro5 daemon (pyro4_service.python_daemon)."""
+    return python_daemon(Pyro5.api, Service, Sub, kind)
 
 
 class Daemons(object):
