@@ -4,7 +4,6 @@ remote traceback, oneway calls, attributes, remote iterators, metadata and priva
 import math
 import re
 import subprocess
-import sys
 import time
 
 import pytest

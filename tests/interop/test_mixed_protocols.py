@@ -6,7 +6,6 @@ flags and payload value)."""
 import json
 import marshal
 import math
-import pathlib
 import re
 import socket
 import struct

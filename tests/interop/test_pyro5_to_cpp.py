@@ -13,7 +13,6 @@ import select
 import socket
 import struct
 import subprocess
-import threading
 import time
 import uuid
 import zlib

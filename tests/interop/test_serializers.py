@@ -4,7 +4,6 @@ deterministic serializers, to the very same bytes). Once with the plain Python l
 (serpent, json, marshal, msgpack as Pyro5 drives them), once through Pyro4's own serializer
 classes (the Pyro4 dialect: Pyro4 class names, proxy layout, exceptions), and through Python
 Pyro5's serializers when a Pyro5 checkout is present (PYRO5_PATH)."""
-import base64
 import json
 import marshal
 import math
