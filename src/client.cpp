@@ -14,6 +14,18 @@ namespace {
 
 constexpr std::string_view daemon_object_id = "Pyro.Daemon";
 
+// What a call returns internally when the daemon answered with an item stream: the tuple
+// (stream_marker, stream id); stream_of() recognizes it.
+constexpr std::string_view stream_marker = "__pyrocpp_stream__";
+
+std::optional<std::string> stream_of(const Value& result) {
+  if (result.is_tuple() && result.size() == 2 && result[0].is_str() &&
+      result[0].as_str() == stream_marker) {
+    return std::string(result[1].as_str());
+  }
+  return std::nullopt;
+}
+
 std::set<std::string> names_of(const Value& v) {
   std::set<std::string> out;
   if (v.is_none()) return out;
@@ -67,6 +79,16 @@ struct Proxy::State {
           "the calling thread is not the owner of this proxy, create a new proxy in this thread or "
           "transfer "
           "ownership.");
+    }
+  }
+  // For a call of `name`: the owner check, the metadata (connecting when there is none yet),
+  // and Pyro's local refusal of a name the object does not expose.
+  void require(const std::set<std::string>& names, std::string_view name, const char* what) {
+    check_owner();
+    if (!have_metadata) connect();
+    if (!names.contains(std::string(name))) {
+      throw AttributeError("remote object '" + uri.str() + "' has no exposed " + what + " '" +
+                           std::string(name) + "'");
     }
   }
 
@@ -228,7 +250,7 @@ struct Proxy::State {
           throw ProtocolError(
               "result of call is an iterator, but the server is not configured to allow streaming");
         }
-        return Value::tuple({Value("__pyrocpp_stream__"), Value(*strm)});
+        return Value::tuple({Value(stream_marker), Value(*strm)});
       }
       Value result = decode_result(reply);
       if (reply.flags & flags::exception) raise_remote(result);
@@ -303,19 +325,13 @@ Proxy::~Proxy() = default;
 
 Value Proxy::invoke(std::string_view method, Value args, Value kwargs, std::uint16_t flags) {
   State& s = *state_;
-  s.check_owner();
-  if (!s.have_metadata) s.connect();
-  if (!s.methods.contains(std::string(method))) {
-    throw AttributeError("remote object '" + s.uri.str() +
-                         "' has no exposed attribute or method '" + std::string(method) + "'");
-  }
+  s.require(s.methods, method, "attribute or method");
   if (s.oneway.contains(std::string(method))) flags |= flags::oneway;
   Value result =
       s.call_with_retries(s.object_id, method, std::move(args), std::move(kwargs), flags);
-  if (result.is_tuple() && result.size() == 2 && result[0].is_str() &&
-      result[0].as_str() == "__pyrocpp_stream__") {
+  if (auto stream = stream_of(result)) {
     // a generator result the caller did not ask to stream: drop it on the daemon
-    RemoteIterator(*this, std::string(result[1].as_str())).close();
+    RemoteIterator(*this, std::move(*stream)).close();
     throw ProtocolError("result of call is an iterator: use Proxy::stream() to iterate it");
   }
   return result;
@@ -327,17 +343,9 @@ Value Proxy::call_with(std::string_view method, Value args, Value kwargs) {
 
 RemoteIterator Proxy::open_stream(std::string_view method, Value args, Value kwargs) {
   State& s = *state_;
-  s.check_owner();
-  if (!s.have_metadata) s.connect();
-  if (!s.methods.contains(std::string(method))) {
-    throw AttributeError("remote object '" + s.uri.str() +
-                         "' has no exposed attribute or method '" + std::string(method) + "'");
-  }
+  s.require(s.methods, method, "attribute or method");
   Value result = s.call_with_retries(s.object_id, method, std::move(args), std::move(kwargs), 0);
-  if (result.is_tuple() && result.size() == 2 && result[0].is_str() &&
-      result[0].as_str() == "__pyrocpp_stream__") {
-    return RemoteIterator(*this, std::string(result[1].as_str()));
-  }
+  if (auto stream = stream_of(result)) return RemoteIterator(*this, std::move(*stream));
   throw ProtocolError("the result of " + std::string(method) + " is not an iterator");
 }
 
@@ -357,23 +365,13 @@ Value Proxy::invoke_internal(std::string_view object, std::string_view method, V
 
 Value Proxy::get_attribute(std::string_view name) {
   State& s = *state_;
-  s.check_owner();
-  if (!s.have_metadata) s.connect();
-  if (!s.attrs.contains(std::string(name))) {
-    throw AttributeError("remote object '" + s.uri.str() +
-                         "' has no exposed attribute or method '" + std::string(name) + "'");
-  }
+  s.require(s.attrs, name, "attribute or method");
   return s.call_with_retries(s.object_id, "__getattr__", Value::tuple({Value(name)}), Value(), 0);
 }
 
 void Proxy::set_attribute(std::string_view name, Value value) {
   State& s = *state_;
-  s.check_owner();
-  if (!s.have_metadata) s.connect();
-  if (!s.attrs.contains(std::string(name))) {
-    throw AttributeError("remote object '" + s.uri.str() + "' has no exposed attribute '" +
-                         std::string(name) + "'");
-  }
+  s.require(s.attrs, name, "attribute");
   s.call_with_retries(s.object_id, "__setattr__", Value::tuple({Value(name), std::move(value)}),
                       Value(), 0);
 }

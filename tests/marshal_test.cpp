@@ -26,6 +26,7 @@
 
 #include "detail/value_access.hpp"
 #include "pyro/uri.hpp"
+#include "support/hex.hpp"
 
 namespace {
 
@@ -40,40 +41,8 @@ const pyro::Serializer& codec() {
   return pyro::marshal_serializer();
 }
 
-// Hex digits (spaces allowed) to bytes.
-std::string unhex(std::string_view hex) {
-  std::string out;
-  int high = -1;
-  for (char c : hex) {
-    int v;
-    if (c >= '0' && c <= '9') {
-      v = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      v = c - 'a' + 10;
-    } else if (c >= 'A' && c <= 'F') {
-      v = c - 'A' + 10;
-    } else {
-      continue;
-    }
-    if (high < 0) {
-      high = v;
-    } else {
-      out.push_back(static_cast<char>(high << 4 | v));
-      high = -1;
-    }
-  }
-  return out;
-}
-
-std::string hex(std::string_view bytes) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 15]);
-  }
-  return out;
-}
+using pyro::testing::hex;
+using pyro::testing::unhex;
 
 Value decode_hex(std::string_view h, const DecodeOptions& options = {}) {
   return codec().decode(unhex(h), options);

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "detail/value_access.hpp"
+#include "support/hex.hpp"
 #include "support/vectors.hpp"
 
 namespace pyro {
@@ -23,23 +24,8 @@ const Serializer& codec() {
   return msgpack_serializer();
 }
 
-std::string unhex(std::string_view hex) {
-  std::string out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-    out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  }
-  return out;
-}
-
-std::string hex(std::string_view bytes) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 15]);
-  }
-  return out;
-}
+using pyro::testing::hex;
+using pyro::testing::unhex;
 
 // The encoding as hex.
 std::string packed(const Value& v, EncodeOptions options = {}) {

@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "pyro/serializer.hpp"
+#include "support/hex.hpp"
 #include "support/vectors.hpp"
 
 namespace {
@@ -35,40 +36,8 @@ namespace flags = pyro::flags;
 
 constexpr std::size_t one_gib = std::size_t{1} << 30;
 
-// Hex digits (spaces allowed) to bytes.
-std::string unhex(std::string_view hex) {
-  std::string out;
-  int high = -1;
-  for (char c : hex) {
-    int v;
-    if (c >= '0' && c <= '9') {
-      v = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      v = c - 'a' + 10;
-    } else if (c >= 'A' && c <= 'F') {
-      v = c - 'A' + 10;
-    } else {
-      continue;
-    }
-    if (high < 0) {
-      high = v;
-    } else {
-      out.push_back(static_cast<char>(high * 16 + v));
-      high = -1;
-    }
-  }
-  return out;
-}
-
-std::string hex(std::string_view bytes) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 15]);
-  }
-  return out;
-}
+using pyro::testing::hex;
+using pyro::testing::unhex;
 
 // Runs f and checks that it throws exactly E (not a subclass) with exactly this message.
 template <class E, class F>
