@@ -24,23 +24,32 @@ constexpr int max_encode_level = 200;
 // Encoder
 // =============================================================================================
 
-// Writes into the output string through claimed room (the string grows geometrically and is
-// trimmed to what was written in finish()): one bounds check per token instead of per character.
+// Writes into a chunk on the stack and appends full chunks to the output string: one bounds
+// check per token, and the output is written once (growing the string by resize() would first
+// zero-fill it, and the tokens would then miss the cache on a large payload).
 class Encoder {
  public:
   Encoder(std::string& out, const EncodeOptions& options)
       : out_(out),
-        length_(out.size()),
+        pos_(buf_),
         options_(options),
         bytes_repr_(options.bytes_repr && options.dialect == Dialect::pyro5) {}
 
-  void write(const Value& v, int level) {
-    if (level > max_encode_level) {
-      throw ValueError(
-          "Object graph nesting too deep. Increase serializer.maximum_level if you think you need "
-          "more,  but this may cause a RecursionError instead if Python's recursion limit doesn't "
-          "allow it.");
+  // The frequent scalars inline (in the containers' loops too), by their tag, before the kind()
+  // mapping; everything else out of line.
+  [[gnu::always_inline]] void write(const Value& v, int level) {
+    if (ValueAccess::is_small_int(v)) {
+      pos_ = detail::write_int(room(24), ValueAccess::small_int(v));
+    } else if (v.is_str()) {
+      write_str(ValueAccess::str_unchecked(v));
+    } else if (v.is_float()) {
+      write_float(ValueAccess::float_value(v));
+    } else {
+      write_other(v, level);
     }
+  }
+
+  [[gnu::noinline]] void write_other(const Value& v, int level) {
     switch (v.kind()) {
       case Kind::none:
         put("None");
@@ -49,13 +58,7 @@ class Encoder {
         put(v.as_bool() ? std::string_view("True") : std::string_view("False"));
         return;
       case Kind::int_:
-        if (ValueAccess::is_small_int(v)) {
-          char* p = claim(24);
-          unclaim(24 - static_cast<std::size_t>(
-                           std::to_chars(p, p + 24, ValueAccess::small_int(v)).ptr - p));
-        } else {
-          put(v.int_text());
-        }
+        put(v.int_text());
         return;
       case Kind::float_:
         write_float(ValueAccess::float_value(v));
@@ -78,6 +81,7 @@ class Encoder {
       case Kind::tuple: {
         const auto& items = ValueAccess::items_unchecked(v);
         put('(');
+        if (!items.empty()) check_level(level + 1);
         for (std::size_t i = 0; i < items.size(); ++i) {
           if (i) put(',');
           write(items[i], level + 1);
@@ -89,6 +93,7 @@ class Encoder {
       case Kind::list: {
         const auto& items = ValueAccess::items_unchecked(v);
         put('[');
+        if (!items.empty()) check_level(level + 1);
         for (std::size_t i = 0; i < items.size(); ++i) {
           if (i) put(',');
           write(items[i], level + 1);
@@ -101,8 +106,9 @@ class Encoder {
         bool first = true;
         for (const auto& [key, value] : v.as_dict()) {
           if (!first) put(',');
-          first = false;
           check_key(key);
+          if (first) check_level(level + 1);
+          first = false;
           write(key, level + 1);
           put(':');
           write(value, level + 1);
@@ -121,8 +127,9 @@ class Encoder {
         bool first = true;
         for (const auto& item : set) {
           if (!first) put(',');
-          first = false;
           check_key(item);
+          if (first) check_level(level + 1);
+          first = false;
           write(item, level + 1);
         }
         put('}');
@@ -140,46 +147,73 @@ class Encoder {
     }
   }
 
-  void put(char c) { *claim(1) = c; }
+  void put(char c) {
+    *room(1) = c;
+    ++pos_;
+  }
   void put(std::string_view text) {
-    if (!text.empty()) std::memcpy(claim(text.size()), text.data(), text.size());
+    if (text.size() <= small_token) {
+      std::memcpy(room(text.size()), text.data(), text.size());
+      pos_ += text.size();
+    } else {
+      flush();
+      out_.append(text);
+    }
   }
-  void write_str(std::string_view text) {
-    const std::size_t bound = detail::str_repr_bound(text.size());
-    char* p = claim(bound);
-    unclaim(bound - static_cast<std::size_t>(detail::write_str_repr(p, text) - p));
+  [[gnu::always_inline]] void write_str(std::string_view text) {
+    if (text.size() <= small_token) [[likely]] {
+      pos_ = detail::write_str_repr(room(detail::str_repr_bound(text.size())), text);
+    } else {
+      flush();
+      detail::append_str_repr(out_, text);
+    }
   }
-  // Trims the output to what was written; call once, at the end.
-  void finish() { out_.resize(length_); }
+  // Appends what is still in the chunk; call once, at the end.
+  void finish() { flush(); }
 
  private:
-  char* claim(std::size_t n) {
-    if (out_.size() - length_ < n) [[unlikely]] {
-      grow(n);
+  static constexpr std::size_t chunk_size = 16384;
+  static constexpr std::size_t small_token = 1024;  // str_repr_bound(small_token) < chunk_size
+
+  // Room for n <= chunk_size bytes at pos_; the caller advances pos_.
+  char* room(std::size_t n) {
+    if (static_cast<std::size_t>(buf_ + chunk_size - pos_) < n) [[unlikely]] {
+      flush();
     }
-    char* p = out_.data() + length_;
-    length_ += n;
-    return p;
+    return pos_;
   }
-  void unclaim(std::size_t n) { length_ -= n; }
-  [[gnu::noinline]] void grow(std::size_t n) {
-    out_.resize(std::max(2 * out_.size(), length_ + n + 256));
+  [[gnu::noinline]] void flush() {
+    out_.append(buf_, static_cast<std::size_t>(pos_ - buf_));
+    pos_ = buf_;
   }
 
-  void write_float(double d) {
+  // serpent's Serializer._serialize refuses objects deeper than maximum_level.
+  static void check_level(int level) {
+    if (level > max_encode_level) [[unlikely]] {
+      throw ValueError(
+          "Object graph nesting too deep. Increase serializer.maximum_level if you think you need "
+          "more,  but this may cause a RecursionError instead if Python's recursion limit doesn't "
+          "allow it.");
+    }
+  }
+
+  [[gnu::always_inline]] void write_float(double d) {
+    if (!std::isfinite(d)) [[unlikely]] {
+      write_nonfinite(d);
+    } else {
+      pos_ = detail::write_float_repr(room(detail::float_repr_max), d);
+    }
+  }
+  [[gnu::noinline]] void write_nonfinite(double d) {
     if (std::isnan(d)) {
       put("{'__class__':'float','value':'nan'}");
-    } else if (std::isinf(d)) {
+    } else if (std::isinf(d)) [[unlikely]] {
       put(d > 0 ? std::string_view("1e30000") : std::string_view("-1e30000"));
-    } else {
-      char* p = claim(detail::float_repr_max);
-      unclaim(detail::float_repr_max -
-              static_cast<std::size_t>(detail::write_float_repr(p, d) - p));
     }
   }
 
   void write_bytes(std::string_view data) {
-    out_.resize(length_);
+    flush();
     if (bytes_repr_) {
       detail::append_bytes_repr(out_, data);
     } else {
@@ -189,11 +223,13 @@ class Encoder {
       detail::append_base64(out_, data);
       out_.append("', 'encoding': 'base64'}");
     }
-    length_ = out_.size();
   }
 
   // serpent's _check_hashable_type: bool, bytes, str, tuple and numbers only.
-  void check_key(const Value& key) {
+  [[gnu::always_inline]] void check_key(const Value& key) {
+    if (!key.is_str() && !ValueAccess::is_small_int(key)) check_other_key(key);
+  }
+  [[gnu::noinline]] void check_other_key(const Value& key) {
     switch (key.kind()) {
       case Kind::bool_:
       case Kind::int_:
@@ -226,9 +262,10 @@ class Encoder {
   }
 
   std::string& out_;
-  std::size_t length_;
+  char* pos_;
   const EncodeOptions& options_;
   bool bytes_repr_;
+  char buf_[chunk_size];
 };
 
 // =============================================================================================

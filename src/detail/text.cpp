@@ -8,6 +8,10 @@
 #include <cstring>
 #include <iterator>
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <emmintrin.h>
+#endif
+
 #include <fmt/format.h>
 
 namespace pyro::detail {
@@ -16,13 +20,63 @@ namespace pyro::detail {
 // float repr
 // ---------------------------------------------------------------------------------------------
 
+namespace {
+
+// The double x (|x| < 2**53) rounded to the nearest integer, ties to even: one cvtsd2si on x86-64
+// (default rounding mode), no libm call.
+inline std::int64_t round_to_int(double x) noexcept {
+#if defined(__x86_64__) || defined(_M_X64)
+  return _mm_cvtsd_si64(_mm_set_sd(x));
+#else
+  return static_cast<std::int64_t>(std::nearbyint(x));
+#endif
+}
+
+char* write_shortest(char* out, double a);
+
+// u / 10**k with k (1..4) decimals, u < 2**32.
+inline char* write_fixed32(char* out, std::uint32_t u, int k) noexcept {
+  std::uint32_t whole;
+  switch (k) {  // constant divisors: multiplications
+    case 1:
+      whole = u / 10;
+      break;
+    case 2:
+      whole = u / 100;
+      break;
+    case 3:
+      whole = u / 1000;
+      break;
+    default:
+      whole = u / 10000;
+      break;
+  }
+  const auto frac = static_cast<std::uint32_t>(u - whole * powers_of_10[k]);
+  out = write_uint(out, whole);
+  *out++ = '.';
+  if (k == 1) {
+    *out = static_cast<char>('0' + frac);
+  } else if (k == 2) {
+    std::memcpy(out, digit_pairs + 2 * frac, 2);
+  } else {
+    const std::uint64_t digits = eight_digits(frac) >> (8 * (8 - k));  // k digits, zero-padded
+    std::memcpy(out, &digits, 8);
+  }
+  return out + k;
+}
+
+}  // namespace
+
 char* write_float_repr(char* out, double d) {
   // Shortest round-trip digits from {fmt}'s Dragonbox (fmt::detail::dragonbox::to_decimal, the
   // engine behind fmt's "{}"; Debian 12 pins fmt 9), laid out as Python's repr(): exponent form
   // when the decimal exponent is < -4 or >= 16 with at least two exponent digits, ".0" on
   // integral values.
-  if (std::signbit(d)) *out++ = '-';
-  if (d == 0) {
+  std::uint64_t bits;
+  std::memcpy(&bits, &d, sizeof bits);
+  if (bits >> 63) *out++ = '-';
+  bits &= ~(std::uint64_t{1} << 63);
+  if (bits == 0) {
     std::memcpy(out, "0.0", 3);
     return out + 3;
   }
@@ -30,66 +84,87 @@ char* write_float_repr(char* out, double d) {
   // is d for the smallest such k, v's digits are the shortest round-trip digits (any other
   // decimal that rounds to d lies within 10**k ulps/2 of v, so it is v), and Python writes them in
   // fixed notation since 1e-4 <= |d| < 2**53.
-  const double a = std::fabs(d);
-  if (a < 9007199254740992.0 && a >= 1e-4) {
+  double a;
+  std::memcpy(&a, &bits, sizeof a);
+  constexpr double two53 = 9007199254740992.0;
+  if (a < two53 && a >= 1e-4) {
+    const std::int64_t v0 = round_to_int(a);
+    if (static_cast<double>(v0) == a) {  // integral: "123.0"
+      out = write_uint(out, static_cast<std::uint64_t>(v0));
+      std::memcpy(out, ".0", 2);
+      return out + 2;
+    }
     static constexpr double scale[] = {1.0, 10.0, 100.0, 1000.0, 10000.0};
-    for (int k = 0; k < 5 && a * scale[k] < 9007199254740992.0; ++k) {
-      const double v = std::nearbyint(a * scale[k]);
-      if (v / scale[k] != a) continue;
-      char digits[20];
-      const char* digits_end =
-          std::to_chars(digits, digits + sizeof digits, static_cast<std::uint64_t>(v)).ptr;
-      const int n = static_cast<int>(digits_end - digits);
-      if (k == 0) {
-        std::memcpy(out, digits, static_cast<std::size_t>(n));
-        out += n;
-        *out++ = '.';
-        *out++ = '0';
-        return out;
+    for (int k = 1; k < 5; ++k) {
+      const double x = a * scale[k];
+      if (!(x < two53)) break;
+      const std::int64_t v = round_to_int(x);
+      if (static_cast<double>(v) / scale[k] != a) continue;
+      const auto u = static_cast<std::uint64_t>(v);
+      if (u <= 0xFFFFFFFFu) return write_fixed32(out, static_cast<std::uint32_t>(u), k);
+      std::uint64_t whole;
+      switch (k) {  // constant divisors: multiplications
+        case 1:
+          whole = u / 10;
+          break;
+        case 2:
+          whole = u / 100;
+          break;
+        case 3:
+          whole = u / 1000;
+          break;
+        default:
+          whole = u / 10000;
+          break;
       }
-      if (n > k) {  // ddd.dd
-        std::memcpy(out, digits, static_cast<std::size_t>(n - k));
-        out += n - k;
-        *out++ = '.';
-        std::memcpy(out, digits + (n - k), static_cast<std::size_t>(k));
-        return out + k;
-      }
-      *out++ = '0';  // 0.0dd
+      out = write_uint(out, whole);
       *out++ = '.';
-      for (int i = 0; i < k - n; ++i)
-        *out++ = '0';
-      std::memcpy(out, digits, static_cast<std::size_t>(n));
-      return out + n;
+      write_digits_backward(out + k, u - whole * powers_of_10[k], k);
+      return out + k;
     }
   }
+  return write_shortest(out, a);
+}
+
+namespace {
+
+// The general case of write_float_repr for a positive finite a: Dragonbox's digits.
+[[gnu::noinline]] char* write_shortest(char* out, double a) {
   const auto dec = fmt::detail::dragonbox::to_decimal(a);
-  char digits[20];
-  const char* digits_end = std::to_chars(digits, digits + sizeof digits, dec.significand).ptr;
-  const int n = static_cast<int>(digits_end - digits);
+  const std::uint64_t sig = dec.significand;
+  const int n = decimal_length(sig);
   const int e10 = dec.exponent + n - 1;  // decimal exponent of the first digit
   if (e10 < -4 || e10 >= 16) {
-    *out++ = digits[0];
+    // d.ddd: the digits one place to the right, then the first one moved in front of the point
+    write_digits_backward(out + 1 + n, sig, n);
+    out[0] = out[1];
     if (n > 1) {
-      *out++ = '.';
-      std::memcpy(out, digits + 1, static_cast<std::size_t>(n - 1));
-      out += n - 1;
+      out[1] = '.';
+      out += n + 1;
+    } else {
+      out += 1;
     }
     *out++ = 'e';
     *out++ = e10 < 0 ? '-' : '+';
-    const int a = e10 < 0 ? -e10 : e10;
-    if (a < 10) *out++ = '0';
-    return std::to_chars(out, out + 4, a).ptr;
+    const unsigned x = static_cast<unsigned>(e10 < 0 ? -e10 : e10);
+    if (x < 100) {
+      std::memcpy(out, digit_pairs + 2 * x, 2);
+      return out + 2;
+    }
+    out[0] = static_cast<char>('0' + x / 100);
+    std::memcpy(out + 1, digit_pairs + 2 * (x % 100), 2);
+    return out + 3;
   }
   if (e10 < 0) {  // 0.000ddd
     *out++ = '0';
     *out++ = '.';
     for (int i = 0; i < -e10 - 1; ++i)
       *out++ = '0';
-    std::memcpy(out, digits, static_cast<std::size_t>(n));
+    write_digits_backward(out + n, sig, n);
     return out + n;
   }
   if (dec.exponent >= 0) {  // ddd000.0
-    std::memcpy(out, digits, static_cast<std::size_t>(n));
+    write_digits_backward(out + n, sig, n);
     out += n;
     for (int i = 0; i < dec.exponent; ++i)
       *out++ = '0';
@@ -97,14 +172,16 @@ char* write_float_repr(char* out, double d) {
     *out++ = '0';
     return out;
   }
-  // ddd.ddd
+  // ddd.ddd: the digits one place to the right, then the whole part moved in front of the point
   const int whole = e10 + 1;
-  std::memcpy(out, digits, static_cast<std::size_t>(whole));
-  out += whole;
-  *out++ = '.';
-  std::memcpy(out, digits + whole, static_cast<std::size_t>(n - whole));
-  return out + (n - whole);
+  write_digits_backward(out + 1 + n, sig, n);
+  for (int i = 0; i < whole; ++i)
+    out[i] = out[i + 1];
+  out[whole] = '.';
+  return out + n + 1;
 }
+
+}  // namespace
 
 void append_float_repr(std::string& out, double d) {
   char buf[float_repr_max];
@@ -301,7 +378,7 @@ char* put_hex_escape(char* out, char kind, char32_t cp, int width) {
 
 }  // namespace
 
-char* write_str_repr(char* out, std::string_view utf8) {
+char* write_str_repr_general(char* out, std::string_view utf8) {
   const Scan scan = scan_text(utf8);
   // repr uses single quotes unless the text has a ' and no ".
   const char quote = scan.single && !scan.dbl ? '"' : '\'';
