@@ -2,6 +2,8 @@
 #include "pyro/client.hpp"
 
 #include <chrono>
+#include <mutex>
+#include <thread>
 
 #include <spdlog/logger.h>
 
@@ -69,6 +71,8 @@ struct Proxy::State {
   std::set<std::string> methods, oneway, attrs;
   bool have_metadata = false;
   std::optional<std::thread::id> owner;
+  // Held by whoever uses the connection: the owner's calls and asynchronous calls' threads.
+  std::mutex call_mutex;
 
   void check_owner() {
     const auto me = std::this_thread::get_id();
@@ -81,10 +85,10 @@ struct Proxy::State {
           "ownership.");
     }
   }
-  // For a call of `name`: the owner check, the metadata (connecting when there is none yet),
-  // and Pyro's local refusal of a name the object does not expose.
-  void require(const std::set<std::string>& names, std::string_view name, const char* what) {
-    check_owner();
+  // For a call of `name`: the metadata (connecting when there is none yet), and Pyro's local
+  // refusal of a name the object does not expose.
+  void require_exposed(const std::set<std::string>& names, std::string_view name,
+                       const char* what) {
     if (!have_metadata) connect();
     if (!names.contains(std::string(name))) {
       throw AttributeError("remote object '" + uri.str() + "' has no exposed " + what + " '" +
@@ -223,8 +227,12 @@ struct Proxy::State {
     connect();
     // Like Pyro, a call that cannot be serialized does not use up a sequence number.
     Message request = new_message(MessageType::invoke, flags, static_cast<std::uint16_t>(seq + 1));
-    CallEnvelope envelope{object, std::string(method), std::move(args), std::move(kwargs)};
-    serializer->encode_call(envelope, request.payload, encode_options());
+    if (std::optional<SerializedBlob> blob = blob_argument(args)) {
+      encode_blob_call(request, *blob, object, method, kwargs);
+    } else {
+      CallEnvelope envelope{object, std::string(method), std::move(args), std::move(kwargs)};
+      serializer->encode_call(envelope, request.payload, encode_options());
+    }
     seq = request.seq;
     const std::string bytes = encode_message(request, settings());
     try {
@@ -262,6 +270,27 @@ struct Proxy::State {
     }
   }
 
+  // Pyro's keep-serialized call: the blob's info, the object and the method travel in the BLBI
+  // annotation (marshal); the payload is the blob's own (forwarded untouched, in its serializer)
+  // or a call envelope around the client's value.
+  void encode_blob_call(Message& request, const SerializedBlob& blob, const std::string& object,
+                        std::string_view method, const Value& kwargs) const {
+    if (kwargs.is_dict() && kwargs.size() > 0)
+      throw SerializeError("if SerializedBlob is used, it must be the only argument");
+    std::string info;
+    marshal_serializer().encode(Value::tuple({blob.info(), Value(object), Value(method)}), info,
+                                encode_options());
+    request.annotations.set("BLBI", std::move(info));
+    request.flags |= flags::keepserialized;
+    if (blob.contains_blob()) {
+      request.serializer_id = blob.serializer().id(dialect());
+      request.payload = blob.payload();
+    } else {
+      CallEnvelope envelope{object, std::string(method), blob.deserialized(), Value::dict()};
+      serializer->encode_call(envelope, request.payload, encode_options());
+    }
+  }
+
   [[noreturn]] static void raise_remote(const Value& result) {
     if (result.is_object()) {
       if (const auto* e = dynamic_cast<const ExceptionObject*>(result.as_object().get()))
@@ -283,13 +312,49 @@ struct Proxy::State {
       }
     }
   }
+
+  // A method call (checks done by the caller, call_mutex held).
+  Value invoke(std::string_view method, Value args, Value kwargs, std::uint16_t flags) {
+    require_exposed(methods, method, "attribute or method");
+    if (oneway.contains(std::string(method))) flags |= flags::oneway;
+    Value result = call_with_retries(object_id, method, std::move(args), std::move(kwargs), flags);
+    if (auto stream = stream_of(result)) {
+      // a generator result the caller did not ask to stream: drop it on the daemon
+      if (connection.is_open()) {
+        call(std::string(daemon_object_id), "close_stream", Value::list({Value(*stream)}),
+             Value::dict(), flags::oneway);
+      }
+      throw ProtocolError("result of call is an iterator: use Proxy::stream() to iterate it");
+    }
+    return result;
+  }
+
+  // Runs work(state) on a thread of its own, holding call_mutex there; the calling thread's
+  // annotations and correlation id go along.
+  static FutureResult spawn(std::shared_ptr<State> self, std::function<Value(State&)> work) {
+    FutureResult result;
+    const CallContext& ctx = current_context();
+    std::thread([self = std::move(self), work = std::move(work), result,
+                 annotations = ctx.annotations, correlation = ctx.correlation_id]() mutable {
+      CallContext& mine = current_context();
+      mine.annotations = std::move(annotations);
+      mine.correlation_id = correlation;
+      try {
+        std::lock_guard lock(self->call_mutex);
+        result.set_value(work(*self));
+      } catch (...) {
+        result.set_exception(std::current_exception());
+      }
+    }).detach();
+    return result;
+  }
 };
 
 // =============================================================================================
 // Proxy
 // =============================================================================================
 
-Proxy::Proxy(Uri uri, const Config& config) : state_(std::make_unique<State>()) {
+Proxy::Proxy(Uri uri, const Config& config) : state_(std::make_shared<State>()) {
   state_->uri = std::move(uri);
   state_->config = config;
   state_->object_id = state_->uri.object();
@@ -301,6 +366,21 @@ Proxy::Proxy(Uri uri, const Config& config) : state_(std::make_unique<State>()) 
 }
 
 Proxy::Proxy(std::string_view uri, const Config& config) : Proxy(Uri(uri), config) {}
+
+Proxy Proxy::from_state(const ProxyState& state, const Config& config) {
+  Config c = config;
+  if (state.pyro4) {  // a Pyro4 daemon's proxy: talk protocol 48 to it, with its HMAC key
+    c.protocol_version = protocol_48;
+    if (state.hmac_key) c.hmac_key = state.hmac_key;
+  }
+  Proxy p(state.uri, c);
+  State& s = *p.state_;
+  s.handshake = state.handshake;
+  if (state.timeout > 0) s.timeout = state.timeout;
+  if (state.max_retries > 0) s.max_retries = static_cast<int>(state.max_retries);
+  if (state.serializer) s.serializer = &serializer_by_name(*state.serializer);
+  return p;
+}
 
 Proxy Proxy::on_connected_socket(int fd, std::string object_id, const Config& config) {
   Proxy p(Uri("PYRO:" + object_id + "@<<connected-socket>>:0"), config);
@@ -325,16 +405,17 @@ Proxy::~Proxy() = default;
 
 Value Proxy::invoke(std::string_view method, Value args, Value kwargs, std::uint16_t flags) {
   State& s = *state_;
-  s.require(s.methods, method, "attribute or method");
-  if (s.oneway.contains(std::string(method))) flags |= flags::oneway;
-  Value result =
-      s.call_with_retries(s.object_id, method, std::move(args), std::move(kwargs), flags);
-  if (auto stream = stream_of(result)) {
-    // a generator result the caller did not ask to stream: drop it on the daemon
-    RemoteIterator(*this, std::move(*stream)).close();
-    throw ProtocolError("result of call is an iterator: use Proxy::stream() to iterate it");
-  }
-  return result;
+  s.check_owner();
+  std::lock_guard lock(s.call_mutex);
+  return s.invoke(method, std::move(args), std::move(kwargs), flags);
+}
+
+FutureResult Proxy::invoke_async(std::string_view method, Value args, Value kwargs) {
+  state_->check_owner();
+  return State::spawn(state_, [method = std::string(method), args = std::move(args),
+                               kwargs = std::move(kwargs)](State& s) mutable {
+    return s.invoke(method, std::move(args), std::move(kwargs), 0);
+  });
 }
 
 Value Proxy::call_with(std::string_view method, Value args, Value kwargs) {
@@ -343,8 +424,11 @@ Value Proxy::call_with(std::string_view method, Value args, Value kwargs) {
 
 RemoteIterator Proxy::open_stream(std::string_view method, Value args, Value kwargs) {
   State& s = *state_;
-  s.require(s.methods, method, "attribute or method");
+  s.check_owner();
+  std::unique_lock lock(s.call_mutex);
+  s.require_exposed(s.methods, method, "attribute or method");
   Value result = s.call_with_retries(s.object_id, method, std::move(args), std::move(kwargs), 0);
+  lock.unlock();
   if (auto stream = stream_of(result)) return RemoteIterator(*this, std::move(*stream));
   throw ProtocolError("the result of " + std::string(method) + " is not an iterator");
 }
@@ -352,26 +436,39 @@ RemoteIterator Proxy::open_stream(std::string_view method, Value args, Value kwa
 Value Proxy::invoke_batch(Value calls, bool oneway) {
   State& s = *state_;
   s.check_owner();
+  std::lock_guard lock(s.call_mutex);
   const std::uint16_t batch_flags = oneway ? flags::batch | flags::oneway : flags::batch;
   return s.call_with_retries(s.object_id, "<batch>", std::move(calls), Value(), batch_flags);
+}
+
+FutureResult Proxy::invoke_batch_async(Value calls) {
+  state_->check_owner();
+  return State::spawn(state_, [calls = std::move(calls)](State& s) mutable {
+    return s.call_with_retries(s.object_id, "<batch>", std::move(calls), Value(), flags::batch);
+  });
 }
 
 Value Proxy::invoke_internal(std::string_view object, std::string_view method, Value args,
                              std::uint16_t flags) {
   State& s = *state_;
   s.check_owner();
+  std::lock_guard lock(s.call_mutex);
   return s.call(std::string(object), method, std::move(args), Value::dict(), flags);
 }
 
 Value Proxy::get_attribute(std::string_view name) {
   State& s = *state_;
-  s.require(s.attrs, name, "attribute or method");
+  s.check_owner();
+  std::lock_guard lock(s.call_mutex);
+  s.require_exposed(s.attrs, name, "attribute or method");
   return s.call_with_retries(s.object_id, "__getattr__", Value::tuple({Value(name)}), Value(), 0);
 }
 
 void Proxy::set_attribute(std::string_view name, Value value) {
   State& s = *state_;
-  s.require(s.attrs, name, "attribute");
+  s.check_owner();
+  std::lock_guard lock(s.call_mutex);
+  s.require_exposed(s.attrs, name, "attribute");
   s.call_with_retries(s.object_id, "__setattr__", Value::tuple({Value(name), std::move(value)}),
                       Value(), 0);
 }
@@ -383,19 +480,23 @@ std::uint16_t Proxy::protocol() const noexcept {
 bool Proxy::bind() {
   State& s = *state_;
   s.check_owner();
+  std::lock_guard lock(s.call_mutex);
   if (s.connection.is_open()) return false;
   s.connect(true);
   return true;
 }
 
 void Proxy::release() {
-  if (state_) state_->connection.close();
+  if (!state_) return;
+  std::lock_guard lock(state_->call_mutex);
+  state_->connection.close();
 }
 
 void Proxy::reconnect(int tries) {
   release();
   while (tries > 0) {
     try {
+      std::lock_guard lock(state_->call_mutex);
       state_->connect();
       return;
     } catch (const CommunicationError&) {
@@ -554,6 +655,10 @@ BatchResults BatchProxy::operator()() {
 
 void BatchProxy::run_oneway() {
   proxy_->invoke_batch(take_calls(), true);
+}
+
+FutureResult BatchProxy::run_async() {
+  return proxy_->invoke_batch_async(take_calls());
 }
 
 }  // namespace pyro

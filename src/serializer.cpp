@@ -428,3 +428,122 @@ Value reconstruct(Value value, ReconstructOrder order, const ClassRegistry* regi
 }
 
 }  // namespace pyro
+
+namespace pyro {
+
+// ---------------------------------------------------------------------------------------------
+// SerializedBlob
+// ---------------------------------------------------------------------------------------------
+
+struct SerializedBlob::Data {
+  Value info;
+  Value data;  // a client's value (when payload is unset)
+  const Serializer* serializer = nullptr;
+  Dialect dialect = Dialect::pyro5;
+  std::optional<std::string> payload;
+};
+
+namespace {
+// How a blob travels inside a Value: as an argument on its way into a call.
+class BlobObject final : public Object {
+ public:
+  explicit BlobObject(SerializedBlob blob) : blob_(std::move(blob)) {}
+  const SerializedBlob& blob() const noexcept { return blob_; }
+  std::string class_name(Dialect dialect) const override {
+    return dialect == Dialect::pyro4 ? "Pyro4.core.SerializedBlob" : "Pyro5.client.SerializedBlob";
+  }
+  Value to_dict(Dialect) const override {
+    throw SerializeError("if SerializedBlob is used, it must be the only argument");
+  }
+
+ private:
+  SerializedBlob blob_;
+};
+}  // namespace
+
+SerializedBlob::SerializedBlob(Value info, Value data) {
+  auto d = std::make_shared<Data>();
+  d->info = std::move(info);
+  d->data = std::move(data);
+  data_ = std::move(d);
+}
+
+SerializedBlob SerializedBlob::from_payload(Value info, const Serializer& serializer,
+                                            Dialect dialect, std::string payload) {
+  auto d = std::make_shared<Data>();
+  d->info = std::move(info);
+  d->serializer = &serializer;
+  d->dialect = dialect;
+  d->payload = std::move(payload);
+  SerializedBlob blob;
+  blob.data_ = std::move(d);
+  return blob;
+}
+
+const Value& SerializedBlob::info() const {
+  static const Value none;
+  return data_ ? data_->info : none;
+}
+bool SerializedBlob::contains_blob() const {
+  return data_ && data_->payload.has_value();
+}
+const Serializer& SerializedBlob::serializer() const {
+  if (!contains_blob()) throw PyroError("this SerializedBlob holds a value, not a payload");
+  return *data_->serializer;
+}
+Dialect SerializedBlob::dialect() const {
+  return data_ ? data_->dialect : Dialect::pyro5;
+}
+const std::string& SerializedBlob::payload() const {
+  if (!contains_blob()) throw PyroError("this SerializedBlob holds a value, not a payload");
+  return *data_->payload;
+}
+
+Value SerializedBlob::deserialized(const ClassRegistry* registry) const {
+  if (!data_) return Value();
+  if (!data_->payload) return data_->data;
+  const Serializer& ser = *data_->serializer;
+  Value call = ser.decode(*data_->payload, {});
+  // the arguments slot of the call envelope: a dict's "params" (json), else the third item
+  Value slot;
+  if (call.is_dict()) {
+    const Value* params = call.find("params");
+    if (params == nullptr) throw SerializeError("SerializedBlob: payload is not a call");
+    slot = *params;
+  } else if (call.is_sequence() && call.size() == 4) {
+    slot = std::move(call.items()[2]);
+  } else {
+    throw SerializeError("SerializedBlob: payload is not a call");
+  }
+  return reconstruct(std::move(slot), ser.reconstruct_order(), registry);
+}
+
+Value to_value(const SerializedBlob& blob) {
+  return Value::object(std::make_shared<BlobObject>(blob));
+}
+
+void from_value(const Value& in, SerializedBlob& out) {
+  if (in.is_object()) {
+    if (const auto* b = dynamic_cast<const BlobObject*>(in.as_object().get())) {
+      out = b->blob();
+      return;
+    }
+  }
+  throw TypeError("expected SerializedBlob, got " + std::string(in.type_name()));
+}
+
+std::optional<SerializedBlob> blob_argument(const Value& args) {
+  if (!args.is_sequence()) return std::nullopt;
+  for (const Value& a : args.items()) {
+    if (a.is_object() && dynamic_cast<const BlobObject*>(a.as_object().get()) != nullptr) {
+      if (args.size() > 1)
+        throw SerializeError("if SerializedBlob is used, it must be the only argument");
+      SerializedBlob blob;
+      from_value(a, blob);
+      return blob;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace pyro

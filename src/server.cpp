@@ -426,7 +426,8 @@ class Daemon::Impl final : public MessageHandler {
       }
     } catch (...) {
     }
-    if (disconnect_hook_) {
+    // Pyro calls clientDisconnect only for connections that got past the handshake.
+    if (disconnect_hook_ && session.handshake_done()) {
       try {
         disconnect_hook_(session);
       } catch (const std::exception& e) {
@@ -472,6 +473,7 @@ class Daemon::Impl final : public MessageHandler {
   Config config_;
 
  private:
+  friend class Daemon;
   Message reply_to(const Message& request, MessageType type) const {
     Message reply;
     reply.protocol = request.protocol;
@@ -636,13 +638,13 @@ class Daemon::Impl final : public MessageHandler {
     try {
       CallEnvelope call;
       if (request.flags & flags::keepserialized) {
-        throw PyroError(
-            "serialized blobs (FLAGS_KEEPSERIALIZED) are not supported by this daemon yet");
+        call = blob_call(request, ser);
+      } else {
+        call = ser.decode_call(request.payload, {});
+        call.args = reconstruct(std::move(call.args), ser.reconstruct_order(), &registry_);
+        if (!call.kwargs.is_none())
+          call.kwargs = reconstruct(std::move(call.kwargs), ser.reconstruct_order(), &registry_);
       }
-      call = ser.decode_call(request.payload, {});
-      call.args = reconstruct(std::move(call.args), ser.reconstruct_order(), &registry_);
-      if (!call.kwargs.is_none())
-        call.kwargs = reconstruct(std::move(call.kwargs), ser.reconstruct_order(), &registry_);
       where = call.object + "." + call.method;
 
       Value result;
@@ -666,7 +668,8 @@ class Daemon::Impl final : public MessageHandler {
             run_oneway(member, std::move(instance), std::move(call));
             return std::nullopt;
           }
-          result = member.call(instance.get(), args_of(call));
+          result = member.callback ? call_callback(session, member, instance.get(), call, where)
+                                   : member.call(instance.get(), args_of(call));
         }
       }
       if (oneway) return std::nullopt;
@@ -675,6 +678,44 @@ class Daemon::Impl final : public MessageHandler {
       if (oneway) return std::nullopt;
       return exception_reply(session, request, ser, ExceptionInfo::from_current_exception(), where,
                              {}, 0);
+    }
+  }
+
+  // A keep-serialized call (Pyro's SerializedBlob): object, method and the blob's info come in
+  // the BLBI annotation (marshal); the payload stays undecoded, as the only argument.
+  CallEnvelope blob_call(Message& request, const Serializer& ser) const {
+    const std::string* blbi = current_context().annotations.find("BLBI");  // moved there
+    if (blbi == nullptr) throw ProtocolError("keep-serialized call without a BLBI annotation");
+    const Value info = marshal_serializer().decode(*blbi, {});
+    if (!info.is_sequence() || info.size() != 3 || !info.items()[1].is_str() ||
+        !info.items()[2].is_str()) {
+      throw ProtocolError("invalid BLBI annotation: " + info.repr());
+    }
+    const Dialect dialect = request.protocol == protocol_48 ? Dialect::pyro4 : Dialect::pyro5;
+    CallEnvelope call;
+    call.object = std::string(info.items()[1].as_str());
+    call.method = std::string(info.items()[2].as_str());
+    call.args = Value::tuple({to_value(
+        SerializedBlob::from_payload(info.items()[0], ser, dialect, std::move(request.payload)))});
+    call.kwargs = Value::dict();
+    return call;
+  }
+
+  // Pyro's @callback methods: the exception goes back to the caller and is re-raised here, which
+  // logs it with its traceback and ends the connection.
+  Value call_callback(Session& session, const detail::Member& member, void* instance,
+                      const CallEnvelope& call, const std::string& where) {
+    try {
+      return member.call(instance, args_of(call));
+    } catch (...) {
+      ExceptionInfo info = ExceptionInfo::from_current_exception();
+      if (info.traceback().empty()) info.set_traceback(traceback_for(info, where));
+      std::string tb;
+      for (const std::string& line : info.traceback())
+        tb += line;
+      log::logger("pyrocpp.server")->warn("error during handleRequest: {}; {}", info.message(), tb);
+      session.close_after_reply();
+      throw;
     }
   }
 
@@ -910,6 +951,26 @@ class Daemon::Impl final : public MessageHandler {
     return std::move(*item);
   }
 
+  // What a proxy for a registered object carries: its URI (NAT-aware) and metadata.
+  ProxyState proxy_state(std::string_view id, const detail::ObjectType& type) const {
+    ProxyState p;
+    p.uri = uri_for(id, true);
+    const Value meta = metadata_of(type);
+    for (const auto& n : meta.at("oneway").as_set())
+      p.oneway.emplace_back(n.as_str());
+    for (const auto& n : meta.at("methods").as_set())
+      p.methods.emplace_back(n.as_str());
+    for (const auto& n : meta.at("attrs").as_set())
+      p.attrs.emplace_back(n.as_str());
+    return p;
+  }
+
+  std::size_t stream_count() {
+    std::lock_guard lock(streams_mutex_);
+    expire_streams_locked();
+    return streams_.size();
+  }
+
   void expire_streams_locked() {
     const auto now = std::chrono::steady_clock::now();
     const auto lifetime = std::chrono::duration<double>(config_.iter_stream_lifetime);
@@ -954,16 +1015,7 @@ class Daemon::Impl final : public MessageHandler {
           if (!reg->instance || reg->instance.get() != ref->object().get()) continue;
           if (ser.name() == "marshal")
             return registered_by_value(id, *reg->type, reg->instance.get(), pyro4);
-          ProxyState p;
-          p.uri = uri_for(id, true);
-          const Value meta = metadata_of(*reg->type);
-          for (const auto& n : meta.at("oneway").as_set())
-            p.oneway.emplace_back(n.as_str());
-          for (const auto& n : meta.at("methods").as_set())
-            p.methods.emplace_back(n.as_str());
-          for (const auto& n : meta.at("attrs").as_set())
-            p.attrs.emplace_back(n.as_str());
-          return to_value(p);
+          return to_value(proxy_state(id, *reg->type));
         }
       }
       return v;
@@ -1152,6 +1204,16 @@ void Daemon::set_annotations_hook(std::function<Annotations()> hook) {
 void Daemon::set_client_disconnect_hook(std::function<void(Session&)> hook) {
   impl_->disconnect_hook_ = std::move(hook);
 }
+ProxyState Daemon::proxy_for(std::string_view id) const {
+  auto reg = impl_->find(id);
+  if (!reg) throw DaemonError("unknown object: " + std::string(id));
+  return impl_->proxy_state(id, *reg->type);
+}
+
+std::size_t Daemon::stream_count() const {
+  return impl_->stream_count();
+}
+
 void Daemon::set_oneway_error_handler(std::function<void(const ExceptionInfo&)> handler) {
   impl_->oneway_error_handler_ = std::move(handler);
 }

@@ -446,6 +446,7 @@ void from_value(const Value& in, ProxyState& out) {
     p.handshake = s[6];
     p.max_retries = s[7].is_none() ? 0 : s[7].as_int();
     p.serializer = opt_str(s[8]);
+    p.pyro4 = true;
   } else if (s.size() == 7) {  // Pyrolite: uri, oneway, methods, attrs, timeout, handshake, retries
     p.uri = Uri(s[0].as_str());
     p.oneway = names_of(s[1]);
@@ -454,6 +455,7 @@ void from_value(const Value& in, ProxyState& out) {
     p.timeout = s[4].is_none() ? 0.0 : s[4].as_float();
     p.handshake = s[5];
     p.max_retries = s[6].is_none() ? 0 : s[6].as_int();
+    p.pyro4 = true;
   } else {
     throw ValueError("proxy state must have 6 (Pyro5) or 9 (Pyro4) elements, got " +
                      std::to_string(s.size()));

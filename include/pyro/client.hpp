@@ -2,7 +2,8 @@
 // transport.hpp (Connection), serializer.hpp and config.hpp. Adds the handshake and metadata,
 // synchronous and oneway calls with typed results, keyword arguments, remote attributes,
 // correlation ids and annotations (through current_context()), timeouts, automatic retry and
-// reconnect, remote iterators, and Pyro5's one-thread ownership rule.
+// reconnect, remote iterators, asynchronous calls with futures, keep-serialized blobs, and Pyro5's
+// one-thread ownership rule.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "pyro/config.hpp"
+#include "pyro/future.hpp"
 #include "pyro/serializer.hpp"
 #include "pyro/transport.hpp"
 
@@ -110,6 +112,10 @@ class Proxy {
   explicit Proxy(std::string_view uri, const Config& config = Config::global());
   explicit Proxy(const char* uri, const Config& config = Config::global())
       : Proxy(std::string_view(uri), config) {}
+  // A proxy made from a received proxy value (a callback object passed as an argument): its
+  // URI, handshake data, serializer, and Pyro4's timeout and retries when given; a proxy of a
+  // Pyro4 daemon (state.pyro4) talks protocol 48 to it, with the HMAC key it carries.
+  static Proxy from_state(const ProxyState& state, const Config& config = Config::global());
   // A proxy for object_id over a socket that is already connected to a daemon (Pyro's
   // connected_socket): no handshake; metadata is fetched with get_metadata. The user owns fd.
   static Proxy on_connected_socket(int fd, std::string object_id,
@@ -148,6 +154,17 @@ class Proxy {
     Value keywords = Value::dict();
     (detail::add_argument(positional, keywords, std::forward<A>(args)), ...);
     invoke(method, std::move(positional), std::move(keywords), flags::oneway);
+  }
+  // Starts the call on a thread of its own and returns at once (Pyro4's asynchronous proxy): the
+  // FutureResult gets the result or the exception. The calling thread's annotations and
+  // correlation id go with the call. Calls through one proxy still run one at a time, in the
+  // order they take its connection (a synchronous call waits for a running asynchronous one).
+  template <class... A>
+  FutureResult async_call(std::string_view method, A&&... args) {
+    Value positional = Value::tuple({});
+    Value keywords = Value::dict();
+    (detail::add_argument(positional, keywords, std::forward<A>(args)), ...);
+    return invoke_async(method, std::move(positional), std::move(keywords));
   }
   // Calls a method that returns a generator and iterates its items remotely.
   template <class... A>
@@ -209,6 +226,9 @@ class Proxy {
   // Sends queued calls as one Pyro batch ("<batch>" with FLAGS_BATCH, plus ONEWAY when asked);
   // used by BatchProxy. Returns the daemon's list of results (None for a oneway batch).
   Value invoke_batch(Value calls, bool oneway);
+  // invoke_batch on a thread of its own (an asynchronous batch): the FutureResult's value is the
+  // daemon's list of results, which BatchResults(value) iterates.
+  FutureResult invoke_batch_async(Value calls);
   // Used by RemoteIterator.
   Value invoke_internal(std::string_view object, std::string_view method, Value args,
                         std::uint16_t flags);
@@ -217,9 +237,15 @@ class Proxy {
   struct State;
   Value invoke(std::string_view method, Value args, Value kwargs, std::uint16_t flags);
   RemoteIterator open_stream(std::string_view method, Value args, Value kwargs);
+  FutureResult invoke_async(std::string_view method, Value args, Value kwargs);
 
-  std::unique_ptr<State> state_;
+  std::shared_ptr<State> state_;  // shared with the threads of asynchronous calls
 };
+
+// A proxy passed as an argument or returned travels as Pyro's proxy dict (its state()).
+inline void to_value(Value& out, const Proxy& proxy) {
+  to_value(out, proxy.state());
+}
 
 // The results of a batch, in call order. The daemon stops a batch at the first call that
 // raises; reaching that result throws its exception (like iterating Pyro's batch results).
@@ -293,6 +319,9 @@ class BatchProxy {
   BatchResults operator()();
   // Sends them as a oneway batch: no results, no errors from the calls.
   void run_oneway();
+  // Sends them from a thread of its own (Pyro4's asynchronous batch); the result's value is the
+  // list of results: BatchResults(future.value()) iterates it.
+  FutureResult run_async();
 
  private:
   Value take_calls();

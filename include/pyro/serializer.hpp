@@ -280,4 +280,40 @@ Value keep_as_dict(std::string_view class_name, const Value& dict);
 // anything else → SerializeError("unsupported serialized class: X").
 Value reconstruct(Value value, ReconstructOrder order, const ClassRegistry* registry = nullptr);
 
+// A call argument that stays serialized (Pyro's SerializedBlob): a dispatcher receives it as it
+// arrived and forwards it without decoding; the final receiver decodes it once. Made by a client
+// from any value (sent as the call's arguments slot), or by a daemon from the payload of a call
+// that came with FLAGS_KEEPSERIALIZED. It must be the only argument of a call.
+// A handle: copies share the data. Thread safety: immutable.
+class SerializedBlob {
+ public:
+  SerializedBlob() = default;
+  // info: a small marshal-able description (a topic, an id); data: the payload to carry.
+  SerializedBlob(Value info, Value data);
+  // A blob holding the undecoded payload of a call (as a daemon receives it).
+  static SerializedBlob from_payload(Value info, const Serializer& serializer, Dialect dialect,
+                                     std::string payload);
+
+  const Value& info() const;
+  // Whether it holds an undecoded payload (rather than a value to serialize).
+  bool contains_blob() const;
+  // For contains_blob(): the payload's serializer, dialect and bytes.
+  const Serializer& serializer() const;
+  Dialect dialect() const;
+  const std::string& payload() const;
+  // The value the client put in, decoded from the payload when needed (class dicts reconstructed
+  // as reconstruct() does, with registry).
+  Value deserialized(const ClassRegistry* registry = nullptr) const;
+
+  struct Data;
+
+ private:
+  std::shared_ptr<const Data> data_;
+};
+
+Value to_value(const SerializedBlob& blob);
+void from_value(const Value& in, SerializedBlob& out);
+// The blob among a call's arguments (a tuple or list) when it is the only one.
+std::optional<SerializedBlob> blob_argument(const Value& args);
+
 }  // namespace pyro

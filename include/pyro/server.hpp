@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "pyro/config.hpp"
+#include "pyro/generator.hpp"
 #include "pyro/serializer.hpp"
 #include "pyro/transport.hpp"
 
@@ -49,6 +50,19 @@ class ItemStream {
       return to_value(*(*it)++);
     });
   }
+  // Streams what a coroutine yields:
+  //   pyro::Generator<int> count(int n) { for (int i = 0; i < n; ++i) co_yield i; }
+  //   .method("count", [](Counter&, int n) { return pyro::ItemStream(count(n)); })
+  // Dropping the stream (closed, expired, client gone) destroys the coroutine's frame.
+  template <class T>
+  explicit ItemStream(Generator<T> generator) {
+    auto g = std::make_shared<Generator<T>>(std::move(generator));
+    next_ = [g]() -> std::optional<Value> {
+      std::optional<T> item = g->next();
+      if (!item) return std::nullopt;
+      return to_value(std::move(*item));
+    };
+  }
   std::optional<Value> next() { return next_(); }
   explicit operator bool() const noexcept { return static_cast<bool>(next_); }
 
@@ -72,6 +86,8 @@ struct Member {
   std::function<Value(void* self, const CallArgs& args)> call;  // methods
   std::function<Value(void* self)> get;                         // properties
   std::function<void(void* self, const Value& value)> set;      // properties (may be empty)
+  // Pyro's @callback: an exception is also logged on this side and closes the connection.
+  bool callback = false;
 };
 
 // Type-erased exposure of one C++ class.
@@ -305,6 +321,16 @@ class Exposed {
       std::string name, F fn, std::vector<std::string> params = {}) {
     return add_callable(std::move(name), std::move(params), std::move(fn), true);
   }
+  // A method called back by a server (Pyro's @callback): besides going back to the caller, an
+  // exception it throws is logged here as a warning, with its traceback, and the caller's
+  // connection is closed (as Pyro re-raises it in the daemon).
+  template <class Fn>
+  Exposed& callback(std::string name, Fn fn, std::vector<std::string> params = {}) {
+    const std::string key = name;
+    method(std::move(name), std::move(fn), std::move(params));
+    type_.members[key].callback = true;
+    return *this;
+  }
   // Full control over the arguments: fn(T&, const CallArgs&) -> Value.
   Exposed& raw(std::string name, std::function<Value(T&, const CallArgs&)> fn,
                bool oneway = false) {
@@ -503,6 +529,9 @@ class Daemon {
 
   // The URI of a registered id; with nat, the NAT location when one is configured.
   Uri uri_for(std::string_view id, bool nat = true) const;
+  // A proxy for a registered id, as it travels to another party (for callbacks: pass it as an
+  // argument and the receiver calls it). Throws DaemonError for an unknown id.
+  ProxyState proxy_for(std::string_view id) const;
   // "localhost:40057", "[::1]:40057", "./u:/path", or NAT's "host:port".
   std::string location() const;
   // The IP address the daemon's socket is bound to (Pyro's sock.getsockname()[0]); empty for a
@@ -534,6 +563,8 @@ class Daemon {
   const Config& config() const noexcept;
   // Pyro's Daemon.info() text.
   std::string info() const;
+  // Item streams open (or lingering for their client's return); Pyro's len(streaming_responses).
+  std::size_t stream_count() const;
 
   class Impl;
 

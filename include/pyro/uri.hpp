@@ -87,6 +87,9 @@ struct ProxyState {
   double timeout = 0.0;
   std::optional<std::string> hmac_key;  // raw key bytes; travels as "b64:<base64>"
   std::int64_t max_retries = 0;
+  // Whether it arrived in Pyro4's form: its daemon speaks protocol 48 (Proxy::from_state uses
+  // that). Not part of equality.
+  bool pyro4 = false;
 
   friend bool operator==(const ProxyState& a, const ProxyState& b);
 
