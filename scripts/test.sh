@@ -24,11 +24,12 @@ step "unit and golden-vector tests"
 ctest --test-dir build --output-on-failure -j2
 
 step "live interop with Python (pytest)"
-PYROCPP_BUILD_DIR=build /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/interop tests/examples
+PYROCPP_BUILD_DIR=build /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/interop
+PYROCPP_BUILD_DIR=build /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/examples
 
 step "benchmark smoke run"
 PYROCPP_BUILD_DIR=build /usr/bin/python3 bench/serializers.py --quick
-build/bench/bench_naming --quick
+bench/run --quick --build build --output "$(mktemp --suffix=.json)"
 
 if ((quick)); then
   step "quick mode: sanitizers and fuzzing skipped"
@@ -39,7 +40,8 @@ step "sanitizer build (ASan + UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPYRO_SANITIZE=ON -DPYRO_BENCH=OFF >/dev/null
 cmake --build build-asan -j2
 ctest --test-dir build-asan --output-on-failure -j2
-PYROCPP_BUILD_DIR=build-asan /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/interop tests/examples
+PYROCPP_BUILD_DIR=build-asan /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/interop
+PYROCPP_BUILD_DIR=build-asan /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/examples
 
 step "fuzzing (60 s per target)"
 scripts/fuzz.sh 60

@@ -2,6 +2,8 @@
 #include "pyro/client.hpp"
 
 #include <chrono>
+#include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -73,6 +75,7 @@ struct Proxy::State {
   std::optional<std::thread::id> owner;
   // Held by whoever uses the connection: the owner's calls and asynchronous calls' threads.
   std::mutex call_mutex;
+  std::size_t stream_readahead = 16;
 
   void check_owner() {
     const auto me = std::this_thread::get_id();
@@ -225,6 +228,33 @@ struct Proxy::State {
     CallContext& ctx = current_context();
     ctx.response_annotations = Annotations();
     connect();
+    try {
+      drain_prefetched();
+    } catch (const CommunicationError&) {
+      lost_connection();
+      throw;
+    }
+    // A call that cannot be encoded fails here, with the connection intact.
+    auto [sent, bytes] = prepare_request(object, method, std::move(args), std::move(kwargs), flags);
+    try {
+      connection.send(bytes);
+      if (flags & flags::oneway) return Value();
+      return interpret(receive_reply(sent));
+    } catch (const CommunicationError&) {
+      lost_connection();
+      throw;
+    }
+  }
+
+  // What identifies a reply: the request's sequence number and serializer.
+  struct Sent {
+    std::uint16_t seq;
+    std::uint16_t serializer_id;
+  };
+
+  // Encodes one INVOKE: what identifies its reply, and its bytes.
+  std::pair<Sent, std::string> prepare_request(const std::string& object, std::string_view method,
+                                               Value args, Value kwargs, std::uint16_t flags) {
     // Like Pyro, a call that cannot be serialized does not use up a sequence number.
     Message request = new_message(MessageType::invoke, flags, static_cast<std::uint16_t>(seq + 1));
     if (std::optional<SerializedBlob> blob = blob_argument(args)) {
@@ -234,40 +264,149 @@ struct Proxy::State {
       serializer->encode_call(envelope, request.payload, encode_options());
     }
     seq = request.seq;
-    const std::string bytes = encode_message(request, settings());
-    try {
-      connection.send(bytes);
-      if (flags & flags::oneway) return Value();
-      Message reply = receive(connection);
-      if (reply.type != MessageType::result) {
-        throw ProtocolError("invalid msg type " + std::to_string(static_cast<int>(reply.type)) +
-                            " received (expected: 5)");
+    std::string bytes = encode_message(request, settings());
+    return {Sent{request.seq, request.serializer_id}, std::move(bytes)};
+  }
+
+  // The RESULT answering a request (replies come in request order).
+  Message receive_reply(const Sent& sent) {
+    Message reply = receive(connection);
+    if (reply.type != MessageType::result) {
+      throw ProtocolError("invalid msg type " + std::to_string(static_cast<int>(reply.type)) +
+                          " received (expected: 5)");
+    }
+    if (reply.seq != sent.seq) {
+      throw ProtocolError("invoke: reply sequence out of sync, got " + std::to_string(reply.seq) +
+                          " expected " + std::to_string(sent.seq));
+    }
+    if (reply.serializer_id != sent.serializer_id) {
+      throw SerializeError("invalid serializer in response: " +
+                           std::to_string(reply.serializer_id));
+    }
+    return reply;
+  }
+
+  // A reply's value: its annotations become the context's response annotations; a stream
+  // announcement becomes a stream marker; an exception is raised.
+  Value interpret(const Message& reply) {
+    if (!reply.annotations.empty()) current_context().response_annotations = reply.annotations;
+    if (reply.flags & flags::itemstreamresult) {
+      const std::string* strm = reply.annotations.find("STRM");
+      if (strm == nullptr || strm->empty()) {
+        throw ProtocolError(
+            "result of call is an iterator, but the server is not configured to allow streaming");
       }
-      if (reply.seq != seq) {
-        throw ProtocolError("invoke: reply sequence out of sync, got " + std::to_string(reply.seq) +
-                            " expected " + std::to_string(seq));
-      }
-      if (reply.serializer_id != request.serializer_id) {
-        throw SerializeError("invalid serializer in response: " +
-                             std::to_string(reply.serializer_id));
-      }
-      if (!reply.annotations.empty()) ctx.response_annotations = reply.annotations;
-      if (reply.flags & flags::itemstreamresult) {
-        const std::string* strm = reply.annotations.find("STRM");
-        if (strm == nullptr || strm->empty()) {
-          throw ProtocolError(
-              "result of call is an iterator, but the server is not configured to allow streaming");
+      return Value::tuple({Value(stream_marker), Value(*strm)});
+    }
+    Value result = decode_result(reply);
+    if (reply.flags & flags::exception) raise_remote(result);
+    return result;
+  }
+
+  // ---- item streams read ahead ---------------------------------------------------------------
+  // A remote iterator keeps several get_next_stream_item requests in flight (the daemon answers
+  // a connection's requests in order). Replies not consumed yet wait here, per stream; any other
+  // request first reads the outstanding replies into that store.
+  struct InFlight {
+    std::string stream;
+    Sent sent;
+  };
+  std::deque<InFlight> in_flight;
+  std::map<std::string, std::deque<Message>, std::less<>> prefetched;
+  std::set<std::string, std::less<>> finished_streams;  // ended: later replies are discarded
+  std::map<std::string, std::size_t, std::less<>> stream_window;  // requests to keep in flight
+
+  void drain_prefetched() {
+    while (!in_flight.empty())
+      take_in_flight_reply();
+  }
+
+  // Reads the oldest outstanding stream reply into its stream's store (or drops it when the
+  // stream has ended).
+  void take_in_flight_reply() {
+    const InFlight f = in_flight.front();
+    Message reply = receive_reply(f.sent);
+    in_flight.pop_front();
+    if (!finished_streams.contains(f.stream)) {
+      prefetched[f.stream].push_back(std::move(reply));
+    } else if (!in_flight_for(f.stream)) {
+      finished_streams.erase(f.stream);
+    }
+  }
+
+  bool in_flight_for(std::string_view stream) const {
+    return std::any_of(in_flight.begin(), in_flight.end(),
+                       [&](const InFlight& f) { return f.stream == stream; });
+  }
+
+  // Closing the connection (released, or after a communication error, as Pyro does) drops the
+  // requests in flight; items already read stay readable.
+  void lost_connection() {
+    connection.close();
+    in_flight.clear();
+    finished_streams.clear();
+  }
+
+  // The next item of a stream, reading up to `window` requests ahead. nullopt at its end.
+  std::optional<Value> next_item(const std::string& stream, std::size_t window) {
+    CallContext& ctx = current_context();
+    ctx.response_annotations = Annotations();
+    auto& ready = prefetched[stream];
+    if (ready.empty()) {
+      connect();
+      try {
+        std::size_t mine = 0;
+        for (const InFlight& f : in_flight)
+          mine += f.stream == stream;
+        // The window opens gradually (1, 2, 4, ...): a stream whose first item fails (a
+        // daemon closes the connection after an unserializable item) has nothing in flight.
+        std::size_t& open = stream_window[stream];
+        open = std::clamp<std::size_t>(open, 1, std::max<std::size_t>(window, 1));
+        const Value args = Value::list({Value(stream)});
+        for (; mine < open; ++mine) {
+          auto [sent, bytes] = prepare_request(std::string(daemon_object_id),
+                                               "get_next_stream_item", args, Value::dict(), 0);
+          connection.send(bytes);
+          in_flight.push_back({stream, sent});
         }
-        return Value::tuple({Value(stream_marker), Value(*strm)});
+        while (ready.empty())
+          take_in_flight_reply();
+      } catch (const CommunicationError&) {
+        lost_connection();
+        prefetched.erase(stream);
+        throw;
       }
-      Value result = decode_result(reply);
-      if (reply.flags & flags::exception) raise_remote(result);
-      return result;
+    }
+    Message reply = std::move(ready.front());
+    ready.pop_front();
+    try {
+      Value item = interpret(reply);
+      std::size_t& open = stream_window[stream];
+      open = std::min(std::max<std::size_t>(open, 1) * 2, std::max<std::size_t>(window, 1));
+      return item;
     } catch (const CommunicationError&) {
-      // Pyro closes the connection after a communication error: the next call starts afresh.
-      connection.close();
+      // the daemon closes the connection after such an error: what is in flight is lost
+      end_stream(stream);
+      lost_connection();
+      throw;
+    } catch (const RemoteError& e) {
+      if (e.class_name() == "builtins.StopIteration" || e.class_name() == "StopIteration") {
+        end_stream(stream);
+        return std::nullopt;
+      }
+      end_stream(stream);
+      throw;
+    } catch (...) {
+      end_stream(stream);
       throw;
     }
+  }
+
+  // The stream is over (or failed): replies still in flight for it are dropped.
+  void end_stream(const std::string& stream) {
+    prefetched.erase(stream);
+    stream_window.erase(stream);
+    if (in_flight_for(stream)) finished_streams.insert(stream);
   }
 
   // Pyro's keep-serialized call: the blob's info, the object and the method travel in the BLBI
@@ -448,6 +587,27 @@ FutureResult Proxy::invoke_batch_async(Value calls) {
   });
 }
 
+std::optional<Value> Proxy::next_stream_item(const std::string& stream_id) {
+  State& s = *state_;
+  s.check_owner();
+  std::lock_guard lock(s.call_mutex);
+  return s.next_item(stream_id, s.stream_readahead);
+}
+
+void Proxy::close_stream(const std::string& stream_id) {
+  State& s = *state_;
+  s.check_owner();
+  std::lock_guard lock(s.call_mutex);
+  s.end_stream(stream_id);
+  if (!s.connection.is_open()) return;
+  s.call(std::string(daemon_object_id), "close_stream", Value::list({Value(stream_id)}),
+         Value::dict(), flags::oneway);
+}
+
+void Proxy::set_stream_readahead(int items) {
+  state_->stream_readahead = static_cast<std::size_t>(std::max(items, 1));
+}
+
 Value Proxy::invoke_internal(std::string_view object, std::string_view method, Value args,
                              std::uint16_t flags) {
   State& s = *state_;
@@ -489,7 +649,12 @@ bool Proxy::bind() {
 void Proxy::release() {
   if (!state_) return;
   std::lock_guard lock(state_->call_mutex);
-  state_->connection.close();
+  try {
+    if (state_->connection.is_open()) state_->drain_prefetched();  // keep items read ahead
+  } catch (const std::exception&) {
+    // the connection is going anyway
+  }
+  state_->lost_connection();
 }
 
 void Proxy::reconnect(int tries) {
@@ -597,15 +762,9 @@ RemoteIterator::~RemoteIterator() {
 std::optional<Value> RemoteIterator::next() {
   if (proxy_ == nullptr || done_) return std::nullopt;
   try {
-    return proxy_->invoke_internal(daemon_object_id, "get_next_stream_item",
-                                   Value::list({Value(id_)}), 0);
-  } catch (const RemoteError& e) {
-    if (e.class_name() == "builtins.StopIteration" || e.class_name() == "StopIteration") {
-      done_ = true;  // the daemon has dropped the stream already
-      return std::nullopt;
-    }
-    done_ = true;
-    throw;
+    std::optional<Value> item = proxy_->next_stream_item(id_);
+    if (!item) done_ = true;  // the daemon has dropped the stream already
+    return item;
   } catch (...) {
     done_ = true;
     throw;
@@ -615,9 +774,7 @@ std::optional<Value> RemoteIterator::next() {
 void RemoteIterator::close() {
   if (proxy_ == nullptr || done_) return;
   done_ = true;
-  if (!proxy_->connected()) return;
-  proxy_->invoke_internal(daemon_object_id, "close_stream", Value::list({Value(id_)}),
-                          flags::oneway);
+  proxy_->close_stream(id_);
 }
 
 // =============================================================================================

@@ -264,6 +264,7 @@ class ClientSession {
     if (action == "connect") {
       auto proxy = std::make_unique<Proxy>(Uri("PYRO:" + object + "@" + location_), config_);
       proxy->set_timeout(std::chrono::duration<double>(io_timeout).count());
+      proxy->set_stream_readahead(1);  // the recorded clients fetched one item at a time
       if (const auto* hs = find_member(step, "handshake")) {
         proxy->set_handshake(tagged_to_value(*hs));
       }
@@ -339,6 +340,7 @@ class ClientSession {
     if (it == received_proxies_.end()) throw std::logic_error("no proxy for " + object);
     auto p = std::make_unique<Proxy>(it->second.uri, config_);
     p->set_timeout(std::chrono::duration<double>(io_timeout).count());
+    p->set_stream_readahead(1);
     return *(proxies_[object] = std::move(p));
   }
 

@@ -229,7 +229,13 @@ class Proxy {
   // invoke_batch on a thread of its own (an asynchronous batch): the FutureResult's value is the
   // daemon's list of results, which BatchResults(value) iterates.
   FutureResult invoke_batch_async(Value calls);
-  // Used by RemoteIterator.
+  // How many items a remote iterator requests ahead (several get_next_stream_item requests in
+  // flight; default 16, 1 = Pyro's one at a time). The daemon then produces up to that many
+  // items before the client consumes them.
+  void set_stream_readahead(int items);
+  // Used by RemoteIterator: the next item (nullopt at the end), and dropping a stream.
+  std::optional<Value> next_stream_item(const std::string& stream_id);
+  void close_stream(const std::string& stream_id);
   Value invoke_internal(std::string_view object, std::string_view method, Value args,
                         std::uint16_t flags);
 
