@@ -56,20 +56,8 @@ struct Settings {
 
 // Reads an 8-byte length and that many bytes, answers one byte; per connection, repeatedly.
 void sink_server(int announce) {
-  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-      ::listen(listener, 16) != 0 ||
-      ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    std::perror("sink server");
-    return;
-  }
-  const std::string port = std::to_string(ntohs(addr.sin_port)) + "\n";
-  if (::write(announce, port.data(), port.size()) < 0) return;
-  ::close(announce);
+  const int listener = listen_and_announce(announce, "sink server");
+  if (listener < 0) return;
   for (;;) {
     const int fd = ::accept(listener, nullptr, nullptr);
     if (fd < 0) continue;

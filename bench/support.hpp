@@ -133,22 +133,30 @@ inline void set_nodelay(int fd) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-// Blocking echo of fixed-size messages, a thread per connection.
-inline void echo_server(int announce, std::size_t size) {
+// A listening socket on a free loopback port, announced (the port and a newline) on the
+// announce descriptor, which is then closed. -1 on failure (reported as `what`).
+inline int listen_and_announce(int announce, const char* what) {
   const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof addr;
   if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-      ::listen(listener, 4) != 0 ||
+      ::listen(listener, 16) != 0 ||
       ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    std::perror("echo server");
-    return;
+    std::perror(what);
+    return -1;
   }
   const std::string port = std::to_string(ntohs(addr.sin_port)) + "\n";
-  if (::write(announce, port.data(), port.size()) < 0) return;
+  if (::write(announce, port.data(), port.size()) < 0) return -1;
   ::close(announce);
+  return listener;
+}
+
+// Blocking echo of fixed-size messages, a thread per connection.
+inline void echo_server(int announce, std::size_t size) {
+  const int listener = listen_and_announce(announce, "echo server");
+  if (listener < 0) return;
   for (;;) {
     const int fd = ::accept(listener, nullptr, nullptr);
     if (fd < 0) continue;

@@ -34,23 +34,24 @@ inline std::int64_t round_to_int(double x) noexcept {
 
 char* write_shortest(char* out, double a);
 
+// u / 10**k for k in 1..4, each a constant divisor (a multiplication).
+template <class U>
+inline U divide_by_pow10(U u, int k) noexcept {
+  switch (k) {
+    case 1:
+      return u / 10;
+    case 2:
+      return u / 100;
+    case 3:
+      return u / 1000;
+    default:
+      return u / 10000;
+  }
+}
+
 // u / 10**k with k (1..4) decimals, u < 2**32.
 inline char* write_fixed32(char* out, std::uint32_t u, int k) noexcept {
-  std::uint32_t whole;
-  switch (k) {  // constant divisors: multiplications
-    case 1:
-      whole = u / 10;
-      break;
-    case 2:
-      whole = u / 100;
-      break;
-    case 3:
-      whole = u / 1000;
-      break;
-    default:
-      whole = u / 10000;
-      break;
-  }
+  const std::uint32_t whole = divide_by_pow10(u, k);
   const auto frac = static_cast<std::uint32_t>(u - whole * powers_of_10[k]);
   out = write_uint(out, whole);
   *out++ = '.';
@@ -102,21 +103,7 @@ char* write_float_repr(char* out, double d) {
       if (static_cast<double>(v) / scale[k] != a) continue;
       const auto u = static_cast<std::uint64_t>(v);
       if (u <= 0xFFFFFFFFu) return write_fixed32(out, static_cast<std::uint32_t>(u), k);
-      std::uint64_t whole;
-      switch (k) {  // constant divisors: multiplications
-        case 1:
-          whole = u / 10;
-          break;
-        case 2:
-          whole = u / 100;
-          break;
-        case 3:
-          whole = u / 1000;
-          break;
-        default:
-          whole = u / 10000;
-          break;
-      }
+      const std::uint64_t whole = divide_by_pow10(u, k);
       out = write_uint(out, whole);
       *out++ = '.';
       write_digits_backward(out + k, u - whole * powers_of_10[k], k);
