@@ -36,6 +36,8 @@ using namespace bench;
 struct Settings {
   bool quick = false;
   bool roundtrip_only = false;
+  bool uploads_only = false;  // profiling aid: only the bytes rows
+  bool with_python = true;
   std::string placement = "split";
   int client_cpu = 0;
   int server_cpu = 1;
@@ -422,6 +424,10 @@ Settings parse(int argc, char** argv) {
       s.quick = true;
     } else if (a == "--roundtrip-only") {
       s.roundtrip_only = true;
+    } else if (a == "--uploads-only") {
+      s.uploads_only = true;
+    } else if (a == "--no-python") {
+      s.with_python = false;
     } else if (a == "--placement" && has_value) {
       s.placement = argv[++i];
     } else if (a == "--python" && has_value) {
@@ -433,7 +439,8 @@ Settings parse(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_calls [--quick] [--placement split|same] [--roundtrip-only] "
-                   "[--python PATH] [--helper calls.py] [--json FILE]\n");
+                   "[--uploads-only] [--no-python] [--python PATH] [--helper calls.py] "
+                   "[--json FILE]\n");
       std::exit(2);
     }
   }
@@ -473,6 +480,7 @@ int main(int argc, char** argv) {
   Child daemon = spawn(s.server_cpu, [](int fd) { cpp_server(fd); });
   std::vector<Python> pythons;
   for (int v : {4, 5}) {
+    if (!s.with_python) break;
     if (v == 5 && std::getenv("PYRO5_PATH") == nullptr) continue;
     Python py;
     const auto version =
@@ -503,39 +511,42 @@ int main(int argc, char** argv) {
   const std::string py_calls = std::to_string(s.py_calls);
 
   // Round-trip-bound rows (both placements).
-  const double pingpong = b.raw_pingpong(s.calls);
-  for (const char* ser : {"marshal", "msgpack", "serpent", "json"}) {
-    const auto [rate, p50, p99] = b.cpp_calls(ser, s.calls);
-    Row row{std::string("sync call, 1 connection, ") + ser, "calls/s", rate, pingpong};
-    row.note = "p50 " + fixed(p50) + " us, p99 " + fixed(p99) + " us";
-    for (Python* py : {&py4, &py5}) {
-      const auto [pr, out] = py->run(s, {"call", "--count", py_calls, "--serializer", ser});
-      (py == &py4 ? row.pyro4 : row.pyro5) = pr;
-      if (pr > 0) {
-        row.note += "; " + py->name.substr(0, 5) + " p50 " + fixed(json_number(out, "p50")) +
-                    " us, p99 " + fixed(json_number(out, "p99")) + " us";
+  if (!s.uploads_only) {
+    const double pingpong = b.raw_pingpong(s.calls);
+    for (const char* ser : {"marshal", "msgpack", "serpent", "json"}) {
+      const auto [rate, p50, p99] = b.cpp_calls(ser, s.calls);
+      Row row{std::string("sync call, 1 connection, ") + ser, "calls/s", rate, pingpong};
+      row.note = "p50 " + fixed(p50) + " us, p99 " + fixed(p99) + " us";
+      for (Python* py : {&py4, &py5}) {
+        const auto [pr, out] = py->run(s, {"call", "--count", py_calls, "--serializer", ser});
+        (py == &py4 ? row.pyro4 : row.pyro5) = pr;
+        if (pr > 0) {
+          row.note += "; " + py->name.substr(0, 5) + " p50 " + fixed(json_number(out, "p50")) +
+                      " us, p99 " + fixed(json_number(out, "p99")) + " us";
+        }
       }
+      b.rows.push_back(std::move(row));
     }
-    b.rows.push_back(std::move(row));
+    for (int k : {8, 64}) {
+      Row row{std::to_string(k) + " concurrent clients, msgpack", "calls/s",
+              b.cpp_concurrent(k, s.calls * 2), b.raw_concurrent(k, s.calls * 2)};
+      row.note = "vs 1 connection: " + ratio(row.pyrocpp, b.rows[1].pyrocpp) + "x";
+      both(row, {"concurrent", "--count", std::to_string(s.py_calls * 2), "--clients",
+                 std::to_string(k), "--serializer", "msgpack"});
+    }
+    both(Row{"connect + call + release", "per s", b.cpp_connect(s.connects),
+             b.raw_connect(s.connects)},
+         {"connect", "--count", std::to_string(s.py_connects), "--serializer", "msgpack"});
   }
-  for (int k : {8, 64}) {
-    Row row{std::to_string(k) + " concurrent clients, msgpack", "calls/s",
-            b.cpp_concurrent(k, s.calls * 2), b.raw_concurrent(k, s.calls * 2)};
-    row.note = "vs 1 connection: " + ratio(row.pyrocpp, b.rows[1].pyrocpp) + "x";
-    both(row, {"concurrent", "--count", std::to_string(s.py_calls * 2), "--clients",
-               std::to_string(k), "--serializer", "msgpack"});
-  }
-  both(Row{"connect + call + release", "per s", b.cpp_connect(s.connects),
-           b.raw_connect(s.connects)},
-       {"connect", "--count", std::to_string(s.py_connects), "--serializer", "msgpack"});
-
   if (!s.roundtrip_only) {
-    both(Row{"oneway calls executed, msgpack", "calls/s", b.cpp_oneway(s.calls * 2), 0},
-         {"oneway", "--count", py_calls, "--serializer", "msgpack"});
-    both(Row{"calls in batches of 100, msgpack", "calls/s", b.cpp_batches(s.calls * 5), 0},
-         {"batch", "--count", std::to_string(s.py_calls * 5), "--serializer", "msgpack"});
-    both(Row{"stream items, msgpack", "items/s", b.cpp_stream(s.items), 0},
-         {"stream", "--count", std::to_string(s.py_items), "--serializer", "msgpack"});
+    if (!s.uploads_only) {
+      both(Row{"oneway calls executed, msgpack", "calls/s", b.cpp_oneway(s.calls * 2), 0},
+           {"oneway", "--count", py_calls, "--serializer", "msgpack"});
+      both(Row{"calls in batches of 100, msgpack", "calls/s", b.cpp_batches(s.calls * 5), 0},
+           {"batch", "--count", std::to_string(s.py_calls * 5), "--serializer", "msgpack"});
+      both(Row{"stream items, msgpack", "items/s", b.cpp_stream(s.items), 0},
+           {"stream", "--count", std::to_string(s.py_items), "--serializer", "msgpack"});
+    }
     for (std::size_t size : {std::size_t{1000}, std::size_t{1000000}, std::size_t{100000000}}) {
       if (static_cast<double>(size) / 1e6 > s.max_upload_mb) continue;
       const double raw = b.raw_upload(size);

@@ -235,11 +235,15 @@ struct Proxy::State {
       throw;
     }
     // A call that cannot be encoded fails here, with the connection intact.
-    auto [sent, bytes] = prepare_request(object, method, std::move(args), std::move(kwargs), flags);
+    Prepared request = prepare_request(object, method, std::move(args), std::move(kwargs), flags);
+    const Sent sent = request.sent;
     try {
-      connection.send(bytes);
+      request.send(connection);
       if (flags & flags::oneway) return Value();
-      return interpret(receive_reply(sent));
+      Message reply = receive_reply(sent);
+      Value result = interpret(reply);
+      detail::recycle_buffer(std::move(reply.payload));
+      return result;
     } catch (const CommunicationError&) {
       lost_connection();
       throw;
@@ -252,20 +256,50 @@ struct Proxy::State {
     std::uint16_t serializer_id;
   };
 
-  // Encodes one INVOKE: what identifies its reply, and its bytes.
-  std::pair<Sent, std::string> prepare_request(const std::string& object, std::string_view method,
-                                               Value args, Value kwargs, std::uint16_t flags) {
+  // An encoded INVOKE: what identifies its reply, and its bytes: the head, then the payload
+  // unless the head holds it (a big payload goes out in one gathering send, without a copy).
+  struct Prepared {
+    Sent sent;
+    std::string head;
+    std::string payload;
+    bool payload_follows = false;
+
+    Prepared() = default;
+    Prepared(Prepared&&) = default;
+    Prepared& operator=(Prepared&&) = default;
+    ~Prepared() { detail::recycle_buffer(std::move(payload)); }
+
+    void send(Connection& c) const {
+      c.send(head, payload_follows ? std::string_view(payload) : std::string_view());
+    }
+  };
+
+  // Encodes one INVOKE.
+  Prepared prepare_request(const std::string& object, std::string_view method, Value args,
+                           Value kwargs, std::uint16_t flags) {
     // Like Pyro, a call that cannot be serialized does not use up a sequence number.
     Message request = new_message(MessageType::invoke, flags, static_cast<std::uint16_t>(seq + 1));
+    request.payload = detail::take_buffer(0);
     if (std::optional<SerializedBlob> blob = blob_argument(args)) {
       encode_blob_call(request, *blob, object, method, kwargs);
     } else {
       CallEnvelope envelope{object, std::string(method), std::move(args), std::move(kwargs)};
       serializer->encode_call(envelope, request.payload, encode_options());
     }
+    Prepared out;
+    out.sent = Sent{request.seq, request.serializer_id};
+    if (request.payload.size() >= detail::large_block_min) {
+      out.payload_follows = !encode_message_head(request, out.head, settings()).empty();
+    } else {
+      encode_message(request, out.head, settings());
+    }
+    if (out.payload_follows) {
+      out.payload = std::move(request.payload);
+    } else {
+      detail::recycle_buffer(std::move(request.payload));
+    }
     seq = request.seq;
-    std::string bytes = encode_message(request, settings());
-    return {Sent{request.seq, request.serializer_id}, std::move(bytes)};
+    return out;
   }
 
   // The RESULT answering a request (replies come in request order).
@@ -364,10 +398,10 @@ struct Proxy::State {
         open = std::clamp<std::size_t>(open, 1, std::max<std::size_t>(window, 1));
         const Value args = Value::list({Value(stream)});
         for (; mine < open; ++mine) {
-          auto [sent, bytes] = prepare_request(std::string(daemon_object_id),
-                                               "get_next_stream_item", args, Value::dict(), 0);
-          connection.send(bytes);
-          in_flight.push_back({stream, sent});
+          const Prepared request = prepare_request(std::string(daemon_object_id),
+                                                   "get_next_stream_item", args, Value::dict(), 0);
+          request.send(connection);
+          in_flight.push_back({stream, request.sent});
         }
         while (ready.empty())
           take_in_flight_reply();

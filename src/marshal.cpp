@@ -695,8 +695,11 @@ class Encoder {
     length_ += n;
     return p;
   }
+  // The string's own capacity doubling keeps reallocation amortized; the room zero-filled here
+  // is bounded (after a big bytes value, doubling it would zero-fill as much again).
   [[gnu::noinline]] void grow(std::size_t n) {
-    out_.resize(std::max(2 * out_.size(), length_ + n + 256));
+    const std::size_t want = length_ + n + 256;
+    out_.resize(std::max(want, std::min(2 * out_.size(), want + 65536)));
   }
   // Big payloads are appended, not copied into room claimed (and zero-filled) beforehand.
   static constexpr std::size_t large_copy = 4096;

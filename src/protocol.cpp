@@ -795,7 +795,9 @@ Message decode_body(const Header& header, std::string_view body,
                     const std::optional<std::string>& hmac_key, std::size_t max_payload_size) {
   Message m;
   if (decode_common(header, body, hmac_key, max_payload_size, m)) {
-    m.payload.assign(body.substr(header.annotations_size));
+    const std::string_view payload = body.substr(header.annotations_size);
+    if (payload.size() >= detail::large_block_min) m.payload = detail::take_buffer(payload.size());
+    m.payload.assign(payload);
   }
   return m;
 }
@@ -814,7 +816,12 @@ Message decode_body(const Header& header, std::string&& body,
 // Writing
 // ---------------------------------------------------------------------------------------------
 
-void encode_message(const Message& m, std::string& out, const EncodeSettings& settings) {
+namespace {
+
+// Both encoders: with separate_payload, an uncompressed payload is left out of `out` and
+// returned as a view instead.
+std::string_view encode_into(const Message& m, std::string& out, const EncodeSettings& settings,
+                             bool separate_payload) {
   const bool v48 = m.protocol == protocol_48;
   if (!v48 && m.protocol != protocol_502) {
     throw ProtocolError("invalid protocol version: " + std::to_string(m.protocol));
@@ -868,8 +875,10 @@ void encode_message(const Message& m, std::string& out, const EncodeSettings& se
   const bool try_compress = settings.compress && (v48 ? payload.size() >= compress_from_48
                                                       : payload.size() > compress_above_502);
   const std::size_t payload_room =
-      try_compress ? std::max<std::size_t>(compressBound(payload.size()), payload.size())
-                   : payload.size();
+      try_compress       ? std::max<std::size_t>(compressBound(payload.size()), payload.size())
+      : separate_payload ? 0
+                         : payload.size();
+  std::string_view tail;
   const std::size_t hsize = v48 ? size_48 : size_502;
 
   const std::size_t start = out.size();
@@ -917,14 +926,19 @@ void encode_message(const Message& m, std::string& out, const EncodeSettings& se
       if (n != std::string::npos && (!v48 || n < payload.size())) {
         compressed = true;
         out.resize(payload_at + n);
+      } else if (separate_payload) {
+        out.resize(payload_at);
+        tail = payload;
       } else {
         out.resize(payload_at);
         out.append(payload);
       }
+    } else if (separate_payload) {
+      tail = payload;
     } else {
       out.append(payload);
     }
-    const std::size_t data_size = out.size() - payload_at;
+    const std::size_t data_size = out.size() - payload_at + tail.size();
 
     // Size limits, as the senders check them (after compression, HMAC included).
     const std::size_t total = data_size + annotations_size;
@@ -981,13 +995,26 @@ void encode_message(const Message& m, std::string& out, const EncodeSettings& se
       for (const auto& [id, value] : m.annotations)
         items[n++] = MacItem{id, value};
       if (corr_chunk) items[n++] = MacItem{"CORR", corr_value};
-      const Digest digest = hmac_sha1(key, std::string_view(out).substr(payload_at), items, n);
+      const std::string_view data = tail.empty() ? std::string_view(out).substr(payload_at) : tail;
+      const Digest digest = hmac_sha1(key, data, items, n);
       std::memcpy(out.data() + hmac_at, digest.data(), digest.size());
     }
   } catch (...) {
     out.resize(start);
     throw;
   }
+  return tail;
+}
+
+}  // namespace
+
+void encode_message(const Message& m, std::string& out, const EncodeSettings& settings) {
+  encode_into(m, out, settings, false);
+}
+
+std::string_view encode_message_head(const Message& m, std::string& out,
+                                     const EncodeSettings& settings) {
+  return encode_into(m, out, settings, true);
 }
 
 std::string encode_message(const Message& message, const EncodeSettings& settings) {

@@ -1082,12 +1082,33 @@ class Daemon::Impl final : public MessageHandler {
     reply.annotations = std::move(ctx.response_annotations);
     ctx.response_annotations = Annotations();
     add_hook_annotations(reply);
+    if (request.protocol == protocol_48 && !fits_header_48(reply)) {
+      // Pyro4 fails to pack the 16-bit annotations size of such a reply and reports that
+      // struct.error instead, without the response annotations; the connection stays open.
+      ExceptionInfo info{"struct.error", {Value("'H' format requires 0 <= number <= 65535")}, {}};
+      return exception_reply(session, request, ser, std::move(info), where, {}, 0);
+    }
     if (request.protocol == protocol_48) {
       SessionState& state = session_state(session);
       if (state.pyro4_corr_first) reply.correlation_index = 0;
       state.pyro4_corr_first = false;
     }
     return reply;
+  }
+
+  // Whether a protocol 48 reply's annotation chunks (with CORR and HMAC) fit the header's
+  // 16-bit size fields.
+  bool fits_header_48(const Message& reply) const {
+    constexpr std::size_t max_u16 = 0xFFFF;
+    constexpr std::size_t chunk_header = 6;
+    std::size_t total = 0;
+    for (const auto& [id, value] : reply.annotations) {
+      if (value.size() > max_u16) return false;
+      total += chunk_header + value.size();
+    }
+    if (reply.correlation_id) total += chunk_header + 16;
+    if (config_.hmac_key && !config_.hmac_key->empty()) total += chunk_header + 20;
+    return total <= max_u16;
   }
 
   Message exception_reply(Session& session, const Message& request, const Serializer& ser,

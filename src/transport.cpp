@@ -287,14 +287,36 @@ void Connection::set_timeout(double seconds) {
 }
 
 void Connection::send(std::string_view bytes) {
+  send(bytes, std::string_view());
+}
+
+void Connection::send(std::string_view head, std::string_view tail) {
   if (fd_ < 0) throw ConnectionClosedError("sending: connection lost: not connected");
-  const char* p = bytes.data();
-  std::size_t left = bytes.size();
-  while (left > 0) {
-    const ssize_t n = ::send(fd_, p, left, MSG_NOSIGNAL);
+  iovec parts[2] = {{const_cast<char*>(head.data()), head.size()},
+                    {const_cast<char*>(tail.data()), tail.size()}};
+  iovec* part = parts;
+  std::size_t count = tail.empty() ? 1 : 2;
+  while (count > 0) {
+    if (part->iov_len == 0) {
+      ++part;
+      --count;
+      continue;
+    }
+    msghdr msg{};
+    msg.msg_iov = part;
+    msg.msg_iovlen = count;
+    const ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
     if (n > 0) {
-      p += n;
-      left -= static_cast<std::size_t>(n);
+      auto left = static_cast<std::size_t>(n);
+      while (count > 0 && left >= part->iov_len) {
+        left -= part->iov_len;
+        ++part;
+        --count;
+      }
+      if (count > 0) {
+        part->iov_base = static_cast<char*>(part->iov_base) + left;
+        part->iov_len -= left;
+      }
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -617,7 +639,12 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
     // Read what is there (the socket is non-blocking).
     for (;;) {
       if (in_.size() - in_end_ < 4096) {
-        in_.grow(std::max<std::size_t>(in_.size() * 2, in_end_ + 16384), in_end_);
+        // room for the whole message once its header is in (a big one is then read in place,
+        // not through doubling buffers), else twice the room; a full buffer that holds a whole
+        // message is handled first
+        const std::size_t end = message_end();
+        if (end != 0 && end <= in_end_) break;
+        in_.grow(std::max({in_.size() * 2, in_end_ + 16384, end}), in_end_);
       }
       boost::system::error_code rec;
       const std::size_t n =
@@ -632,6 +659,22 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
       if (in_end_ < in_.size()) break;  // drained
     }
     process();
+  }
+
+  // Where the first incomplete message in the buffer ends, when its header is in and valid;
+  // otherwise 0 (process() reports what is wrong with it).
+  std::size_t message_end() const {
+    const std::size_t avail = in_end_ - in_start_;
+    if (avail < protocol_probe_size) return 0;
+    try {
+      const std::string_view data(in_.data() + in_start_, avail);
+      const std::size_t hsize = header_size(detect_protocol(data.substr(0, protocol_probe_size)));
+      if (avail < hsize) return 0;
+      const Header header = parse_header(data.substr(0, hsize), server_.options().max_message_size);
+      return in_start_ + hsize + header.body_size();
+    } catch (const PyroError&) {
+      return 0;
+    }
   }
 
   // Handles the complete messages in the buffer; then waits for more data or a write.
@@ -690,6 +733,7 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
     server_.enter_handler();
     try {
       reply = server_.handler().on_message(*this, message);
+      detail::recycle_buffer(std::move(message.payload));
     } catch (const std::exception& e) {
       log::logger("pyrocpp.transport")->debug("closing connection {}: {}", peer_, e.what());
       server_.leave_handler();
@@ -735,6 +779,8 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
 
   bool send(const Message& reply) {
     out_.clear();
+    if (reply.payload.size() >= detail::large_block_min && out_.capacity() < reply.payload.size())
+      out_ = detail::take_buffer(reply.payload.size() + 4096);
     try {
       EncodeSettings settings;
       settings.max_message_size = server_.options().max_message_size;
@@ -769,7 +815,7 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
   }
 
   bool after_write() {
-    if (out_.capacity() > (1u << 20)) std::string().swap(out_);
+    if (out_.capacity() > (1u << 20)) detail::recycle_buffer(std::move(out_));
     if (close_after_reply_) {
       close();
       return false;

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <list>
 
@@ -456,3 +457,50 @@ TEST(ProxyState, TravelsInPyro5AndPyro4Layouts) {
 
 }  // namespace
 }  // namespace pyro
+
+// Big blocks go back to a cache and the next block of the same size class reuses one; blocks of
+// another class do not. (Sanitizer builds use plain new/delete: nothing to check there.)
+TEST(LargeBlocks, AreReusedWithinTheirSizeClass) {
+  using pyro::detail::large_allocate;
+  using pyro::detail::large_deallocate;
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "the cache is off under AddressSanitizer";
+#endif
+  const std::size_t n = std::size_t{3} << 20;
+  char* a = static_cast<char*>(large_allocate(n));
+  std::memset(a, 0x5a, n);
+  large_deallocate(a, n);
+  char* b = static_cast<char*>(large_allocate(n - 1000));  // same class (whole 2 MiB pages)
+  EXPECT_EQ(b, a);
+  char* c = static_cast<char*>(large_allocate(n * 4));  // another class: a new block
+  EXPECT_NE(c, a);
+  std::memset(c, 1, n * 4);
+  large_deallocate(b, n - 1000);
+  large_deallocate(c, n * 4);
+  // a Value's big bytes use them too, and keep their content
+  const std::string text(std::size_t{1} << 20, 'z');
+  const pyro::Value v = pyro::Value::bytes(text);
+  EXPECT_EQ(v.bytes_view(), text);
+}
+
+TEST(LargeBlocks, RecycledStringsComeBackWithTheirCapacity) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "recycling is off under AddressSanitizer";
+#endif
+  std::string s = pyro::detail::take_buffer(std::size_t{1} << 20);
+  EXPECT_TRUE(s.empty());
+  EXPECT_GE(s.capacity(), std::size_t{1} << 20);
+  s.assign(1000, 'x');
+  const char* memory = s.data();
+  pyro::detail::recycle_buffer(std::move(s));
+  EXPECT_TRUE(s.empty());
+  std::string again = pyro::detail::take_buffer((std::size_t{1} << 20) - 5);
+  EXPECT_EQ(again.data(), memory);
+  EXPECT_TRUE(again.empty());
+  // one four times as big is not handed out for a small request
+  pyro::detail::recycle_buffer(std::move(again));
+  const std::string other = pyro::detail::take_buffer(std::size_t{256} << 10);
+  EXPECT_NE(other.data(), memory);
+  // but for "any"
+  EXPECT_EQ(pyro::detail::take_buffer(0).data(), memory);
+}

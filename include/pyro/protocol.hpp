@@ -272,6 +272,13 @@ struct EncodeSettings {
 void encode_message(const Message& message, std::string& out, const EncodeSettings& settings = {});
 std::string encode_message(const Message& message, const EncodeSettings& settings = {});
 
+// Like encode_message, but a payload that goes out as it is (not compressed) is not copied:
+// out gets the header and annotation chunks, and the returned view (message.payload itself) is
+// to be sent right after them. When the payload was compressed it is in out and the view is
+// empty. For big payloads, which are then written with one gathering send.
+std::string_view encode_message_head(const Message& message, std::string& out,
+                                     const EncodeSettings& settings = {});
+
 // ---------------------------------------------------------------------------------------------
 // Replies built by the protocol layer
 // ---------------------------------------------------------------------------------------------

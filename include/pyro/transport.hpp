@@ -17,10 +17,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "pyro/protocol.hpp"
 #include "pyro/uri.hpp"
+#include "pyro/value.hpp"
 
 namespace pyro {
 
@@ -38,24 +40,40 @@ namespace detail {
 // 16 KiB per small call, a third of its cost) and can be dropped when idle.
 class ByteBuffer {
  public:
-  char* data() noexcept { return data_.get(); }
-  const char* data() const noexcept { return data_.get(); }
+  ByteBuffer() = default;
+  ByteBuffer(ByteBuffer&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+  ByteBuffer& operator=(ByteBuffer&& other) noexcept {
+    if (this != &other) {
+      release();
+      data_ = std::exchange(other.data_, nullptr);
+      size_ = std::exchange(other.size_, 0);
+    }
+    return *this;
+  }
+  ~ByteBuffer() { release(); }
+
+  char* data() noexcept { return data_; }
+  const char* data() const noexcept { return data_; }
   std::size_t size() const noexcept { return size_; }
-  // Grows to at least n bytes, keeping the first `used` ones.
+  // Grows to at least n bytes, keeping the first `used` ones. Big buffers come from the large
+  // block cache (warm memory, no page faults for a stream of big messages).
   void grow(std::size_t n, std::size_t used) {
     if (n <= size_) return;
-    auto bigger = std::make_unique_for_overwrite<char[]>(n);
-    if (used > 0) std::memcpy(bigger.get(), data_.get(), used);
-    data_ = std::move(bigger);
+    char* bigger = static_cast<char*>(pool_allocate(n));
+    if (used > 0) std::memcpy(bigger, data_, used);
+    release();
+    data_ = bigger;
     size_ = n;
   }
   void release() noexcept {
-    data_.reset();
+    pool_deallocate(data_, size_);
+    data_ = nullptr;
     size_ = 0;
   }
 
  private:
-  std::unique_ptr<char[]> data_;
+  char* data_ = nullptr;
   std::size_t size_ = 0;
 };
 
@@ -90,6 +108,8 @@ class Connection {
   // Writes all of bytes. Throws TimeoutError("sending: timeout") or
   // ConnectionClosedError("sending: connection lost: <reason>").
   void send(std::string_view bytes);
+  // head, then tail, in one gathering send where the kernel takes it all.
+  void send(std::string_view head, std::string_view tail);
   // Reads one whole message. Throws TimeoutError("receiving: timeout"),
   // ConnectionClosedError("receiving: not enough data") / ("receiving: connection lost: ..."),
   // or the ProtocolError of a bad header (size limit checked before reading the body). With an

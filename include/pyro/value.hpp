@@ -82,6 +82,23 @@ struct ValueAccess;  // the codecs' fast paths into Value (src/detail/value_acce
 void* pool_allocate(std::size_t bytes);
 void pool_deallocate(void* p, std::size_t bytes) noexcept;
 
+// Memory for big buffers (from `large_block_min` bytes; pool_allocate sends those here too):
+// mapped with transparent huge pages where the system allows them, and kept warm for reuse in a
+// small process-wide cache (at most 8 blocks, 256 MiB; a block unused for 10 s is unmapped
+// at the next big allocation or free), so that a
+// stream of big messages does not fault in fresh pages for every one. Any thread may free.
+inline constexpr std::size_t large_block_min = std::size_t{256} << 10;
+void* large_allocate(std::size_t bytes);
+void large_deallocate(void* p, std::size_t bytes) noexcept;
+
+// std::string buffers for big message bodies and payloads, which cannot use the cache above:
+// take_buffer returns an empty string with at least `capacity` reserved (0: the newest spare,
+// or a new string), a recycled one when it fits (fresh memory is advised to use huge pages);
+// recycle_buffer keeps a big string's memory for a later take_buffer (process-wide, at most four
+// strings of up to 128 MiB, 256 MiB in all, aged out after 10 s like the blocks).
+std::string take_buffer(std::size_t capacity);
+void recycle_buffer(std::string&& buffer) noexcept;
+
 template <class T>
 struct PoolAllocator {
   using value_type = T;

@@ -472,6 +472,27 @@ def test_annotations_travel_both_ways(daemons, peer, serializer):
 
 
 @pytest.mark.parametrize("peer", PEERS)
+def test_a_reply_whose_annotations_overflow_protocol_48_becomes_an_error_reply(daemons, peer):
+    # 16-bit annotation sizes: Pyro4 cannot pack such a reply and sends the struct.error of that
+    # instead (which a Pyro4 client cannot rebuild); the connection stays open
+    with proxy(daemons[peer]["example.service"], "serpent") as p:
+        with pytest.raises(Pyro4.errors.SerializeError) as info:
+            p.annotated("x" * 70000)
+        assert str(info.value) == "unsupported serialized class: struct.error"
+        assert p.upper("still connected") == "STILL CONNECTED"
+
+
+def test_the_overflow_error_reply_is_the_same_from_both_peers(daemons):
+    kinds = []
+    for peer in PEERS:
+        with proxy(daemons[peer]["example.service"], "serpent") as p:
+            with pytest.raises(Exception) as info:
+                p.annotated("x" * 70000)
+            kinds.append((type(info.value).__module__, type(info.value).__name__, str(info.value)))
+    assert kinds[0] == kinds[1]
+
+
+@pytest.mark.parametrize("peer", PEERS)
 def test_the_correlation_id_annotation_reaches_the_method_context(daemons, peer):
     with proxy(daemons[peer]["example.service"], "serpent", AnnotatingProxy) as p:
         p._pyroBind()
