@@ -104,6 +104,7 @@ struct BenchObject {
 void cpp_server(int announce) {
   pyro::Config config = pyro::Config::defaults();
   config.host = "127.0.0.1";
+  if (std::getenv("MUX")) config.servertype = "multiplex";
   config.threadpool_size = 80;  // 64 concurrent clients keep their calls going at once
   pyro::Daemon daemon(pyro::DaemonOptions{}, config);
   const pyro::Uri uri = daemon.expose(std::make_shared<BenchObject>(), "bench",

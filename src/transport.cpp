@@ -435,29 +435,48 @@ class MessageServer::Impl {
 
   void start_serving();
 
+  // The calling thread becomes the I/O thread.
   void run() {
     start_serving();
     {
-      std::lock_guard lock(threads_mutex_);
-      while (threads_.size() + 1 < options_.threads_min)
-        spawn_locked();
-      ++running_threads_;
+      std::lock_guard lock(pool_mutex_);
+      ++active_threads_;
     }
+    start_watchdog();
     run_loop();
   }
 
+  // A thread of our own becomes the I/O thread.
   void start() {
     start_serving();
-    std::lock_guard lock(threads_mutex_);
-    while (threads_.size() < options_.threads_min)
-      spawn_locked();
+    {
+      std::lock_guard lock(pool_mutex_);
+      ++active_threads_;
+    }
+    {
+      std::lock_guard lock(threads_mutex_);
+      threads_.emplace_back([this] { run_loop(); });
+    }
+    start_watchdog();
   }
 
   void shutdown();
 
   bool running() const { return started_ && !stopping_; }
 
-  void post(std::function<void()> f) { asio::post(ctx_, std::move(f)); }
+  // Posted work counts as a handler: the watchdog brings in a thread when it runs long.
+  void post(std::function<void()> f) {
+    asio::post(ctx_, [this, f = std::move(f)] {
+      struct Busy {
+        Impl& server;
+        explicit Busy(Impl& s) : server(s) { server.enter_handler(); }
+        ~Busy() { server.leave_handler(); }
+        Busy(const Busy&) = delete;
+        Busy& operator=(const Busy&) = delete;
+      } busy(*this);
+      f();
+    });
+  }
 
   std::size_t connection_count() const {
     std::lock_guard lock(conns_mutex_);
@@ -471,7 +490,9 @@ class MessageServer::Impl {
     {
       std::lock_guard lock(threads_mutex_);
       threads.swap(threads_);
+      if (watchdog_.joinable()) threads.push_back(std::move(watchdog_));
     }
+    pool_cv_.notify_all();
     for (auto& t : threads) {
       if (t.get_id() == std::this_thread::get_id()) {
         t.detach();
@@ -481,16 +502,12 @@ class MessageServer::Impl {
     }
   }
 
-  // A handler is about to run: grow the pool if every thread is busy (thread server type).
+  // Handlers in progress, for the watchdog (two relaxed counters: this runs for every call).
   void enter_handler() {
-    const std::size_t busy = ++busy_threads_;
-    if (busy >= running_threads_.load() && running_threads_.load() < options_.threads_max &&
-        !stopping_) {
-      std::lock_guard lock(threads_mutex_);
-      if (running_threads_.load() < options_.threads_max) spawn_locked();
-    }
+    busy_threads_.fetch_add(1, std::memory_order_relaxed);
+    handlers_entered_.fetch_add(1, std::memory_order_relaxed);
   }
-  void leave_handler() { --busy_threads_; }
+  void leave_handler() { busy_threads_.fetch_sub(1, std::memory_order_relaxed); }
 
   void add(Conn* c);
   void remove(Conn* c);
@@ -502,10 +519,14 @@ class MessageServer::Impl {
   std::uint64_t next_id() { return ++last_id_; }
 
  private:
-  void spawn_locked() {
-    ++running_threads_;
-    threads_.emplace_back([this] { run_loop(); });
-  }
+  // The thread pool (thread server type). One I/O thread runs the io_context and the handlers
+  // itself: with more threads in the io_context, asio wakes another thread for every event so
+  // that one keeps polling while the first runs the handler, a context switch per call (on one
+  // core that halved the call rate). A watchdog adds a thread only when every active thread has
+  // been inside the same handlers for a tick (a method that blocks or runs long), up to
+  // threads_max, and parks the extra threads again once they are not needed.
+  static constexpr auto watchdog_tick = std::chrono::milliseconds(2);
+  static constexpr auto idle_tick = std::chrono::milliseconds(100);  // no connections
 
   void run_loop() {
     for (;;) {
@@ -517,7 +538,73 @@ class MessageServer::Impl {
             ->error("uncaught exception in the server loop: {}", e.what());
       }
     }
-    --running_threads_;
+    std::lock_guard lock(pool_mutex_);
+    --active_threads_;
+  }
+
+  // An extra thread: parked until the watchdog wants it, then one handler at a time until it
+  // is surplus again.
+  void extra_loop() {
+    std::unique_lock lock(pool_mutex_);
+    --starting_threads_;
+    for (;;) {
+      ++parked_threads_;
+      pool_cv_.wait(lock, [&] { return stopping_ || wanted_threads_ > active_threads_; });
+      --parked_threads_;
+      if (stopping_) return;
+      ++active_threads_;
+      for (;;) {
+        lock.unlock();
+        try {
+          ctx_.run_one_for(std::chrono::milliseconds(20));
+        } catch (const std::exception& e) {
+          log::logger("pyrocpp.transport")
+              ->error("uncaught exception in the server loop: {}", e.what());
+        }
+        lock.lock();
+        if (stopping_ || ctx_.stopped() || active_threads_ > wanted_threads_) break;
+      }
+      --active_threads_;
+      if (stopping_ || ctx_.stopped()) return;
+    }
+  }
+
+  // The watchdog, and threads_min - 1 parked threads ready for it.
+  void start_watchdog() {
+    if (options_.threads_max <= 1) return;  // multiplex: one thread, nothing to watch
+    std::lock_guard pool(pool_mutex_);
+    std::lock_guard lock(threads_mutex_);
+    if (watchdog_.joinable()) return;
+    for (; extra_threads_ + 1 < options_.threads_min; ++extra_threads_) {
+      ++starting_threads_;
+      threads_.emplace_back([this] { extra_loop(); });
+    }
+    watchdog_ = std::thread([this] { watch(); });
+  }
+
+  void watch() {
+    std::uint64_t last_entered = handlers_entered_.load(std::memory_order_relaxed);
+    std::unique_lock lock(pool_mutex_);
+    while (!stopping_) {
+      pool_cv_.wait_for(lock, connection_count() == 0 ? idle_tick : watchdog_tick);
+      if (stopping_) break;
+      const std::size_t busy = busy_threads_.load(std::memory_order_relaxed);
+      const std::uint64_t entered = handlers_entered_.load(std::memory_order_relaxed);
+      const bool stuck = busy > 0 && busy >= active_threads_ && entered == last_entered;
+      last_entered = entered;
+      if (stuck && active_threads_ < options_.threads_max) {
+        wanted_threads_ = active_threads_ + 1;
+        if (parked_threads_ + starting_threads_ == 0 && extra_threads_ + 1 < options_.threads_max) {
+          ++extra_threads_;
+          ++starting_threads_;
+          std::lock_guard tl(threads_mutex_);
+          threads_.emplace_back([this] { extra_loop(); });
+        }
+        pool_cv_.notify_all();
+      } else if (!stuck && busy < active_threads_) {
+        wanted_threads_ = busy + 1;  // the free threads but one park again
+      }
+    }
   }
 
   void open_acceptor();
@@ -543,8 +630,17 @@ class MessageServer::Impl {
 
   std::mutex threads_mutex_;
   std::vector<std::thread> threads_;  // guarded by threads_mutex_
-  std::atomic<std::size_t> running_threads_{0};
+  std::thread watchdog_;              // guarded by threads_mutex_
+
+  std::mutex pool_mutex_;
+  std::condition_variable pool_cv_;
+  std::size_t active_threads_ = 0;    // threads in the io_context; guarded by pool_mutex_
+  std::size_t wanted_threads_ = 1;    // guarded by pool_mutex_
+  std::size_t extra_threads_ = 0;     // created by the watchdog; guarded by pool_mutex_
+  std::size_t parked_threads_ = 0;    // guarded by pool_mutex_
+  std::size_t starting_threads_ = 0;  // created, not yet parked; guarded by pool_mutex_
   std::atomic<std::size_t> busy_threads_{0};
+  std::atomic<std::uint64_t> handlers_entered_{0};
 };
 
 // One client connection. Reads when the socket is readable (no buffer is held while idle),
@@ -904,6 +1000,10 @@ void MessageServer::Impl::shutdown() {
   for (auto& c : connections())
     c->request_close();
   work_.reset();
+  {
+    std::lock_guard lock(pool_mutex_);  // no wakeup lost between a check and a wait
+  }
+  pool_cv_.notify_all();
 }
 
 void MessageServer::Impl::check_timeouts() {

@@ -418,6 +418,41 @@ TEST(Daemon, ThreadpoolSizeBoundsConcurrentCalls) {
   EXPECT_EQ(sleeper->most, 2);
 }
 
+// One thread serves while calls are quick; a call that blocks gets the others a thread of
+// their own (the watchdog), and so does a oneway call's work.
+TEST(Daemon, ABlockedCallDoesNotStopOtherClients) {
+  for (const bool oneway : {false, true}) {
+    Config c = Config::defaults();
+    c.host = "127.0.0.1";
+    c.threadpool_size_min = 1;
+    Daemon d(DaemonOptions{}, c);
+    auto sleeper = std::make_shared<Sleeper>();
+    const Uri u = d.expose(
+        sleeper, "s",
+        Exposed<Sleeper>().method("nap", &Sleeper::nap).oneway("doze", [](Sleeper& s, double t) {
+          s.nap(t);
+        }));
+    d.start();
+    std::thread slow([&] {
+      Proxy p(u, c);
+      if (oneway) {
+        p.call("doze", 2.0);
+      } else {
+        EXPECT_EQ(p.call<std::string>("nap", 2.0), "rested");
+      }
+    });
+    while (sleeper->inside == 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    // while it sleeps, 50 calls of another client (each naps 0 s) get through
+    Proxy quick(u, c);
+    for (int i = 0; i < 50; ++i)
+      EXPECT_EQ(quick.call<std::string>("nap", 0.0), "rested");
+    EXPECT_EQ(sleeper->inside, 1) << "the first call was still asleep";
+    slow.join();
+    d.shutdown();
+  }
+}
+
 TEST(Daemon, ShutdownLetsCallsInProgressFinish) {
   Config c = Config::defaults();
   c.host = "127.0.0.1";

@@ -232,8 +232,10 @@ struct ServerOptions {
   std::optional<int> connected_socket;  // serve exactly this already connected socket
   SocketOptions socket;
   std::size_t max_message_size = 1073741824;  // MAX_MESSAGE_SIZE (0: unlimited)
-  // Threads that read and handle messages (THREADPOOL_SIZE_MIN / THREADPOOL_SIZE): the pool
-  // starts with threads_min and grows to threads_max while all are busy in calls.
+  // Threads that read and handle messages (THREADPOOL_SIZE_MIN / THREADPOOL_SIZE). One thread
+  // does all the work while calls are quick; a watchdog brings in another when all active
+  // threads are stuck in calls (for 2 ms), up to threads_max, and parks it again afterwards.
+  // threads_min threads are created up front (the others wait parked).
   std::size_t threads_min = 4;
   std::size_t threads_max = 80;
   bool multiplex = false;               // SERVERTYPE=multiplex: one thread does everything
