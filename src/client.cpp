@@ -263,6 +263,8 @@ struct Proxy::State {
     std::string head;
     std::string payload;
     bool payload_follows = false;
+    // big bytes values sent in place, between the pieces of the payload (see EncodeOptions)
+    std::vector<ExternalBytes> external;
 
     Prepared() = default;
     Prepared(Prepared&&) = default;
@@ -270,26 +272,51 @@ struct Proxy::State {
     ~Prepared() { detail::recycle_buffer(std::move(payload)); }
 
     void send(Connection& c) const {
-      c.send(head, payload_follows ? std::string_view(payload) : std::string_view());
+      if (!payload_follows) {
+        c.send(head, std::string_view());
+        return;
+      }
+      if (external.empty()) {
+        c.send(head, payload);
+        return;
+      }
+      std::vector<std::string_view> parts{head};
+      std::size_t at = 0;
+      for (const ExternalBytes& e : external) {
+        parts.push_back(std::string_view(payload).substr(at, e.offset - at));
+        parts.push_back(e.bytes.bytes_view());
+        at = e.offset;
+      }
+      parts.push_back(std::string_view(payload).substr(at));
+      c.send(parts);
     }
   };
 
-  // Encodes one INVOKE.
+  // Encodes one INVOKE. Big bytes arguments are not copied into the payload when the message
+  // is neither compressed nor signed: they go out in place, gathered with the rest.
   Prepared prepare_request(const std::string& object, std::string_view method, Value args,
                            Value kwargs, std::uint16_t flags) {
     // Like Pyro, a call that cannot be serialized does not use up a sequence number.
     Message request = new_message(MessageType::invoke, flags, static_cast<std::uint16_t>(seq + 1));
     request.payload = detail::take_buffer(0);
+    Prepared out;
     if (std::optional<SerializedBlob> blob = blob_argument(args)) {
       encode_blob_call(request, *blob, object, method, kwargs);
     } else {
       CallEnvelope envelope{object, std::string(method), std::move(args), std::move(kwargs)};
-      serializer->encode_call(envelope, request.payload, encode_options());
+      EncodeOptions options = encode_options();
+      const EncodeSettings s = settings();
+      const bool signs = protocol == protocol_48 && s.hmac_key != nullptr && !s.hmac_key->empty();
+      if (!s.compress && !signs) options.external = &out.external;
+      serializer->encode_call(envelope, request.payload, options);
     }
-    Prepared out;
     out.sent = Sent{request.seq, request.serializer_id};
-    if (request.payload.size() >= detail::large_block_min) {
-      out.payload_follows = !encode_message_head(request, out.head, settings()).empty();
+    std::size_t external_size = 0;
+    for (const ExternalBytes& e : out.external)
+      external_size += e.bytes.bytes_view().size();
+    if (request.payload.size() + external_size >= detail::large_block_min) {
+      out.payload_follows =
+          !encode_message_head(request, out.head, settings(), external_size).empty();
     } else {
       encode_message(request, out.head, settings());
     }

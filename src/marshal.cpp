@@ -675,7 +675,8 @@ Value Decoder::read_ref(std::size_t at) {
 // it to what was written. Thread-compatible; one instance per payload.
 class Encoder {
  public:
-  explicit Encoder(std::string& out) : out_(out), length_(out.size()) {}
+  explicit Encoder(std::string& out, std::vector<ExternalBytes>* external = nullptr)
+      : out_(out), length_(out.size()), external_(external) {}
 
   // depth: CPython's object depth of v (the top-level object is at depth 1).
   void write(const Value& v, std::size_t depth);
@@ -732,6 +733,7 @@ class Encoder {
 
   std::string& out_;
   std::size_t length_;  // bytes of out_ written; the rest is room to grow into
+  std::vector<ExternalBytes>* external_;
 };
 
 void Encoder::write(const Value& v, std::size_t depth) {
@@ -774,6 +776,11 @@ void Encoder::write(const Value& v, std::size_t depth) {
       return;
     case Kind::bytes: {
       const std::string_view data = v.bytes_view();
+      if (external_ != nullptr && data.size() >= external_bytes_min) {
+        write_sized(type_string, data.size());
+        external_->push_back({length_, v});
+        return;
+      }
       if (data.size() > large_copy) {
         write_sized(type_string, data.size());
         append_large(data);
@@ -936,7 +943,7 @@ class MarshalSerializer final : public Serializer {
     const std::size_t size = out.size();
     try {
       Value converted;
-      Encoder encoder(out);
+      Encoder encoder(out, options.external);
       encoder.write(marshallable(value, converted, options), 1);
       encoder.finish();
     } catch (...) {
@@ -965,7 +972,7 @@ class MarshalSerializer final : public Serializer {
     }
     const std::size_t size = out.size();
     try {
-      Encoder encoder(out);
+      Encoder encoder(out, options.external);
       encoder.write_tuple_header(4);
       encoder.write_str(call.object);
       encoder.write_str(call.method);

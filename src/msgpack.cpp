@@ -492,7 +492,7 @@ class MsgpackSerializer final : public Serializer {
 class MsgpackSerializer::Encoder {
  public:
   Encoder(std::string& out, const EncodeOptions& options)
-      : sink_(out), packer_(sink_), options_(options) {}
+      : out_(out), sink_(out), packer_(sink_), options_(options) {}
 
   void write(const Value& v, std::size_t depth) {
     if (depth > max_encode_depth) throw SerializeError("msgpack: recursion limit exceeded");
@@ -528,6 +528,10 @@ class MsgpackSerializer::Encoder {
         const std::string_view b = v.bytes_view();
         check_length(b.size(), "bytes");
         packer_.pack_bin(static_cast<std::uint32_t>(b.size()));
+        if (options_.external != nullptr && b.size() >= external_bytes_min) {
+          options_.external->push_back({out_.size(), v});
+          return;
+        }
         packer_.pack_bin_body(b.data(), static_cast<std::uint32_t>(b.size()));
         return;
       }
@@ -674,6 +678,7 @@ class MsgpackSerializer::Encoder {
     packer_.pack_ext_body(body, static_cast<std::uint32_t>(n));
   }
 
+  std::string& out_;
   StringSink sink_;
   msgpack::packer<StringSink> packer_;
   const EncodeOptions& options_;

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <pthread.h>
 #include <random>
+#include <stdexcept>
 #include <unordered_map>
 #include <zlib.h>
 
@@ -821,7 +822,7 @@ namespace {
 // Both encoders: with separate_payload, an uncompressed payload is left out of `out` and
 // returned as a view instead.
 std::string_view encode_into(const Message& m, std::string& out, const EncodeSettings& settings,
-                             bool separate_payload) {
+                             bool separate_payload, std::size_t external_bytes = 0) {
   const bool v48 = m.protocol == protocol_48;
   if (!v48 && m.protocol != protocol_502) {
     throw ProtocolError("invalid protocol version: " + std::to_string(m.protocol));
@@ -872,6 +873,9 @@ std::string_view encode_into(const Message& m, std::string& out, const EncodeSet
   }
 
   const std::string_view payload = m.payload;
+  if (external_bytes > 0 && (sign || settings.compress)) {
+    throw std::logic_error("a payload with external bytes cannot be compressed or signed");
+  }
   const bool try_compress = settings.compress && (v48 ? payload.size() >= compress_from_48
                                                       : payload.size() > compress_above_502);
   const std::size_t payload_room =
@@ -938,7 +942,7 @@ std::string_view encode_into(const Message& m, std::string& out, const EncodeSet
     } else {
       out.append(payload);
     }
-    const std::size_t data_size = out.size() - payload_at + tail.size();
+    const std::size_t data_size = out.size() - payload_at + tail.size() + external_bytes;
 
     // Size limits, as the senders check them (after compression, HMAC included).
     const std::size_t total = data_size + annotations_size;
@@ -1015,6 +1019,11 @@ void encode_message(const Message& m, std::string& out, const EncodeSettings& se
 std::string_view encode_message_head(const Message& m, std::string& out,
                                      const EncodeSettings& settings) {
   return encode_into(m, out, settings, true);
+}
+
+std::string_view encode_message_head(const Message& m, std::string& out,
+                                     const EncodeSettings& settings, std::size_t external_bytes) {
+  return encode_into(m, out, settings, true, external_bytes);
 }
 
 std::string encode_message(const Message& message, const EncodeSettings& settings) {

@@ -291,32 +291,36 @@ void Connection::send(std::string_view bytes) {
 }
 
 void Connection::send(std::string_view head, std::string_view tail) {
+  const std::string_view parts[2] = {head, tail};
+  send(std::span<const std::string_view>(parts, tail.empty() ? 1 : 2));
+}
+
+void Connection::send(std::span<const std::string_view> parts) {
   if (fd_ < 0) throw ConnectionClosedError("sending: connection lost: not connected");
-  iovec parts[2] = {{const_cast<char*>(head.data()), head.size()},
-                    {const_cast<char*>(tail.data()), tail.size()}};
-  iovec* part = parts;
-  std::size_t count = tail.empty() ? 1 : 2;
-  while (count > 0) {
-    if (part->iov_len == 0) {
-      ++part;
-      --count;
-      continue;
+  constexpr std::size_t max_parts = 64;  // well under IOV_MAX; more go in later rounds
+  std::size_t next = 0;                  // first part not yet (fully) sent
+  std::size_t done_in = 0;               // bytes of parts[next] already sent
+  while (next < parts.size()) {
+    iovec vec[max_parts];
+    std::size_t count = 0;
+    for (std::size_t i = next; i < parts.size() && count < max_parts; ++i) {
+      const std::size_t skip = i == next ? done_in : 0;
+      if (parts[i].size() == skip) continue;
+      vec[count++] = {const_cast<char*>(parts[i].data() + skip), parts[i].size() - skip};
     }
+    if (count == 0) return;
     msghdr msg{};
-    msg.msg_iov = part;
+    msg.msg_iov = vec;
     msg.msg_iovlen = count;
     const ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
     if (n > 0) {
       auto left = static_cast<std::size_t>(n);
-      while (count > 0 && left >= part->iov_len) {
-        left -= part->iov_len;
-        ++part;
-        --count;
+      while (next < parts.size() && left >= parts[next].size() - done_in) {
+        left -= parts[next].size() - done_in;
+        done_in = 0;
+        ++next;
       }
-      if (count > 0) {
-        part->iov_base = static_cast<char*>(part->iov_base) + left;
-        part->iov_len -= left;
-      }
+      done_in += left;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -732,6 +736,10 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
       close();
       return;
     }
+    if (body_header_) {
+      read_body();
+      return;
+    }
     // Read what is there (the socket is non-blocking).
     for (;;) {
       if (in_.size() - in_end_ < 4096) {
@@ -801,6 +809,18 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
         return;
       }
       if (avail < hsize + header.body_size()) {
+        if (header.body_size() >= detail::large_block_min) {
+          // a big body is read straight into the string that becomes the message's payload
+          body_ = detail::take_buffer_sized(header.body_size());
+          const std::size_t have = avail - hsize;
+          std::memcpy(body_.data(), in_.data() + in_start_ + hsize, have);
+          body_have_ = have;
+          body_header_ = header;
+          in_start_ = in_end_;
+          compact();
+          read_body();
+          return;
+        }
         // make room for the whole body now that the header is known to be acceptable
         const std::size_t need = in_start_ + hsize + header.body_size();
         in_.grow(need, in_end_);
@@ -820,6 +840,41 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
     if (closed_) return;
     compact();
     wait_readable();
+  }
+
+  // Reads a big body into body_ (what the socket has now); once complete, handles it and goes
+  // on as usual.
+  void read_body() {
+    while (body_have_ < body_.size()) {
+      boost::system::error_code rec;
+      const std::size_t n = socket_.read_some(
+          asio::buffer(body_.data() + body_have_, body_.size() - body_have_), rec);
+      if (rec == asio::error::would_block || rec == asio::error::try_again) {
+        wait_readable();
+        return;
+      }
+      if (rec || n == 0) {
+        close();
+        return;
+      }
+      body_have_ += n;
+      last_activity_ = std::chrono::steady_clock::now();
+    }
+    const Header header = *body_header_;
+    body_header_.reset();
+    body_have_ = 0;
+    Message message;
+    try {
+      message = decode_body(header, std::move(body_), server_.options().hmac_key,
+                            server_.options().max_message_size);
+    } catch (const PyroError& e) {
+      body_ = std::string();
+      bad_input(e);
+      return;
+    }
+    body_ = std::string();
+    if (!handle(message)) return;  // a write is in flight, or the connection closed
+    process();
   }
 
   // Runs the handler; returns false when processing continues later (async write) or stopped.
@@ -940,6 +995,8 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
     if (!user_socket_) socket_.shutdown(Socket::shutdown_both, ec);
     socket_.close(ec);
     in_.release();
+    body_header_.reset();
+    body_ = std::string();
     std::string().swap(out_);
     server_.remove(this);
     server_.handler().on_close(*this);
@@ -965,6 +1022,10 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
   bool handling_ = false;
   detail::ByteBuffer in_;
   std::size_t in_start_ = 0, in_end_ = 0;
+  // A big message's body being read in place (body_header_ set): body_have_ bytes of it so far.
+  std::optional<Header> body_header_;
+  std::string body_;
+  std::size_t body_have_ = 0;
   std::string out_;
   std::shared_ptr<void> user_data_;
   std::unique_ptr<ResourceTracker> resources_;

@@ -278,6 +278,11 @@ std::string encode_message(const Message& message, const EncodeSettings& setting
 // empty. For big payloads, which are then written with one gathering send.
 std::string_view encode_message_head(const Message& message, std::string& out,
                                      const EncodeSettings& settings = {});
+// The same for a payload of which external_bytes more bytes go out separately (bytes values
+// left out by EncodeOptions::external): the header counts them. Such a message cannot be
+// compressed or signed (std::logic_error).
+std::string_view encode_message_head(const Message& message, std::string& out,
+                                     const EncodeSettings& settings, std::size_t external_bytes);
 
 // ---------------------------------------------------------------------------------------------
 // Replies built by the protocol layer

@@ -24,6 +24,15 @@ namespace pyro {
 
 class ClassRegistry;
 
+// A bytes value left out of an encoded payload (EncodeOptions::external).
+struct ExternalBytes {
+  std::size_t offset = 0;  // where its bytes belong in the payload as written
+  Value bytes;             // a bytes value; keeps them alive until they are sent
+};
+
+// From this size on, bytes values are candidates for EncodeOptions::external.
+inline constexpr std::size_t external_bytes_min = std::size_t{256} << 10;
+
 // How a value is written.
 struct EncodeOptions {
   // Class names and proxy layout of URIs, proxies and exceptions ("Pyro5." or "Pyro4.").
@@ -33,6 +42,10 @@ struct EncodeOptions {
   bool bytes_repr = false;
   // Converters for object values (register_class_to_dict); may be null.
   const ClassRegistry* registry = nullptr;
+  // marshal and msgpack, for a sender that can send pieces in place: a bytes value of at least
+  // external_bytes_min bytes is written without its bytes (its header only) and recorded here,
+  // in order. The payload is then the output with each one's bytes inserted at its offset.
+  std::vector<ExternalBytes>* external = nullptr;
 };
 
 // How a payload is read. Decoding never reconstructs classes: dicts with "__class__" stay dicts

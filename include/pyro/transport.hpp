@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -110,6 +111,8 @@ class Connection {
   void send(std::string_view bytes);
   // head, then tail, in one gathering send where the kernel takes it all.
   void send(std::string_view head, std::string_view tail);
+  // The pieces in order, gathered.
+  void send(std::span<const std::string_view> parts);
   // Reads one whole message. Throws TimeoutError("receiving: timeout"),
   // ConnectionClosedError("receiving: not enough data") / ("receiving: connection lost: ..."),
   // or the ProtocolError of a bad header (size limit checked before reading the body). With an

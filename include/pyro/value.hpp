@@ -97,6 +97,9 @@ void large_deallocate(void* p, std::size_t bytes) noexcept;
 // recycle_buffer keeps a big string's memory for a later take_buffer (process-wide, at most four
 // strings of up to 128 MiB, 256 MiB in all, aged out after 10 s like the blocks).
 std::string take_buffer(std::size_t capacity);
+// A string of exactly `size` bytes whose content is to be overwritten: a spare that already had
+// that many bytes is not zero-filled again.
+std::string take_buffer_sized(std::size_t size);
 void recycle_buffer(std::string&& buffer) noexcept;
 
 template <class T>

@@ -300,7 +300,30 @@ void advise_huge(std::string& s) {
 
 }  // namespace
 
+std::string take_buffer_sized_or_empty(std::size_t capacity);
+
 std::string take_buffer(std::size_t capacity) {
+  std::string out = take_buffer_sized_or_empty(capacity);
+  out.clear();
+  if (out.capacity() >= capacity && out.capacity() > 0) return out;
+  out.reserve(capacity);
+  if (pool_enabled && capacity >= 2 * huge_page) advise_huge(out);
+  return out;
+}
+
+std::string take_buffer_sized(std::size_t size) {
+  std::string out = take_buffer_sized_or_empty(size);
+  if (out.capacity() < size) {
+    out = std::string();
+    out.reserve(size);
+    if (pool_enabled && size >= 2 * huge_page) advise_huge(out);
+  }
+  out.resize(size);  // shrinking a spare writes nothing; growing fills only what is new
+  return out;
+}
+
+// A spare that fits (as it was, contents and size included), or an empty string.
+std::string take_buffer_sized_or_empty(std::size_t capacity) {
   std::string out;
   std::vector<std::string> old;
   Spares& sp = spares();
@@ -319,12 +342,6 @@ std::string take_buffer(std::size_t capacity) {
     }
     sp.count.store(sp.slots.size(), std::memory_order_relaxed);
   }
-  if (out.capacity() >= capacity && out.capacity() > 0) {
-    out.clear();
-    return out;
-  }
-  out.reserve(capacity);
-  if (pool_enabled && capacity >= 2 * huge_page) advise_huge(out);
   return out;
 }
 
