@@ -424,12 +424,31 @@ struct Proxy::State {
         std::size_t& open = stream_window[stream];
         open = std::clamp<std::size_t>(open, 1, std::max<std::size_t>(window, 1));
         const Value args = Value::list({Value(stream)});
+        // the requests go out together, in one system call
+        // (a request is in flight once it is sent)
+        std::string burst;
+        std::vector<Sent> queued;
+        auto send_burst = [&] {
+          if (burst.empty()) return;
+          connection.send(burst);
+          for (const Sent& q : queued)
+            in_flight.push_back({stream, q});
+          burst.clear();
+          queued.clear();
+        };
         for (; mine < open; ++mine) {
           const Prepared request = prepare_request(std::string(daemon_object_id),
                                                    "get_next_stream_item", args, Value::dict(), 0);
-          request.send(connection);
-          in_flight.push_back({stream, request.sent});
+          if (request.payload_follows) {  // not for requests this small; kept correct anyway
+            send_burst();
+            request.send(connection);
+            in_flight.push_back({stream, request.sent});
+          } else {
+            burst += request.head;
+            queued.push_back(request.sent);
+          }
         }
+        send_burst();
         while (ready.empty())
           take_in_flight_reply();
       } catch (const CommunicationError&) {

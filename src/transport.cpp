@@ -838,6 +838,7 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
       if (!handle(message)) return;  // a write is in flight, or the connection closed
     }
     if (closed_) return;
+    if (!out_.empty() && !flush()) return;
     compact();
     wait_readable();
   }
@@ -897,6 +898,7 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
     last_activity_ = std::chrono::steady_clock::now();
     if (!reply) {
       if (close_after_reply_) {
+        flush_before_close();
         close();
         return false;
       }
@@ -916,6 +918,7 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
     const bool pyro4_too_large =
         protocol_ == protocol_48 && dynamic_cast<const MessageTooLargeError*>(&e);
     if (handshake_done_ || pyro4_too_large) {
+      flush_before_close();
       close();
       return;
     }
@@ -928,9 +931,11 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
     send(connect_fail_for_bad_input(protocol_ == 0 ? protocol_502 : protocol_, e.what()));
   }
 
+  // Queues a reply and writes what is queued, unless the next request is already here: the
+  // replies to a pipelined burst (stream read-ahead, batched clients) then leave in one write.
   bool send(const Message& reply) {
-    out_.clear();
-    if (reply.payload.size() >= detail::large_block_min && out_.capacity() < reply.payload.size())
+    if (out_.empty() && reply.payload.size() >= detail::large_block_min &&
+        out_.capacity() < reply.payload.size())
       out_ = detail::take_buffer(reply.payload.size() + 4096);
     try {
       EncodeSettings settings;
@@ -943,7 +948,31 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
       close();
       return false;
     }
-    // Try to write it all now (the common case); otherwise finish asynchronously.
+    if (!close_after_reply_ && out_.size() < 65536) {
+      const std::size_t next = message_end();
+      if (next != 0 && next <= in_end_) return true;
+    }
+    return flush();
+  }
+
+  // Replies queued before a closing: best effort (the socket is non-blocking), as a daemon that
+  // wrote each reply at once would have sent them.
+  void flush_before_close() {
+    if (out_.empty()) return;
+    boost::system::error_code ec;
+    std::size_t done = 0;
+    while (done < out_.size()) {
+      const std::size_t n =
+          socket_.write_some(asio::buffer(out_.data() + done, out_.size() - done), ec);
+      if (ec || n == 0) break;
+      done += n;
+    }
+    out_.clear();
+  }
+
+  // Writes the queued replies: now if the socket takes them (the common case), else
+  // asynchronously (false: processing resumes after the write).
+  bool flush() {
     boost::system::error_code ec;
     const std::size_t n = socket_.write_some(asio::buffer(out_), ec);
     if (!ec && n == out_.size()) return after_write();
@@ -966,7 +995,11 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
   }
 
   bool after_write() {
-    if (out_.capacity() > (1u << 20)) detail::recycle_buffer(std::move(out_));
+    if (out_.capacity() > (1u << 20)) {
+      detail::recycle_buffer(std::move(out_));
+    } else {
+      out_.clear();
+    }
     if (close_after_reply_) {
       close();
       return false;
