@@ -736,7 +736,7 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
       close();
       return;
     }
-    if (body_header_) {
+    if (body_) {
       read_body();
       return;
     }
@@ -811,11 +811,11 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
       if (avail < hsize + header.body_size()) {
         if (header.body_size() >= detail::large_block_min) {
           // a big body is read straight into the string that becomes the message's payload
-          body_ = detail::take_buffer_sized(header.body_size());
-          const std::size_t have = avail - hsize;
-          std::memcpy(body_.data(), in_.data() + in_start_ + hsize, have);
-          body_have_ = have;
-          body_header_ = header;
+          body_ = std::make_unique<BigBody>();
+          body_->header = header;
+          body_->data = detail::take_buffer_sized(header.body_size());
+          body_->have = avail - hsize;
+          std::memcpy(body_->data.data(), in_.data() + in_start_ + hsize, body_->have);
           in_start_ = in_end_;
           compact();
           read_body();
@@ -846,10 +846,10 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
   // Reads a big body into body_ (what the socket has now); once complete, handles it and goes
   // on as usual.
   void read_body() {
-    while (body_have_ < body_.size()) {
+    while (body_->have < body_->data.size()) {
       boost::system::error_code rec;
       const std::size_t n = socket_.read_some(
-          asio::buffer(body_.data() + body_have_, body_.size() - body_have_), rec);
+          asio::buffer(body_->data.data() + body_->have, body_->data.size() - body_->have), rec);
       if (rec == asio::error::would_block || rec == asio::error::try_again) {
         wait_readable();
         return;
@@ -858,22 +858,18 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
         close();
         return;
       }
-      body_have_ += n;
+      body_->have += n;
       last_activity_ = std::chrono::steady_clock::now();
     }
-    const Header header = *body_header_;
-    body_header_.reset();
-    body_have_ = 0;
+    const std::unique_ptr<BigBody> body = std::move(body_);
     Message message;
     try {
-      message = decode_body(header, std::move(body_), server_.options().hmac_key,
+      message = decode_body(body->header, std::move(body->data), server_.options().hmac_key,
                             server_.options().max_message_size);
     } catch (const PyroError& e) {
-      body_ = std::string();
       bad_input(e);
       return;
     }
-    body_ = std::string();
     if (!handle(message)) return;  // a write is in flight, or the connection closed
     process();
   }
@@ -1028,8 +1024,7 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
     if (!user_socket_) socket_.shutdown(Socket::shutdown_both, ec);
     socket_.close(ec);
     in_.release();
-    body_header_.reset();
-    body_ = std::string();
+    body_.reset();
     std::string().swap(out_);
     server_.remove(this);
     server_.handler().on_close(*this);
@@ -1055,10 +1050,14 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
   bool handling_ = false;
   detail::ByteBuffer in_;
   std::size_t in_start_ = 0, in_end_ = 0;
-  // A big message's body being read in place (body_header_ set): body_have_ bytes of it so far.
-  std::optional<Header> body_header_;
-  std::string body_;
-  std::size_t body_have_ = 0;
+  // A big message's body being read in place: its header, and `have` bytes of it so far.
+  // Allocated only then (an idle connection stays small).
+  struct BigBody {
+    Header header;
+    std::string data;
+    std::size_t have = 0;
+  };
+  std::unique_ptr<BigBody> body_;
   std::string out_;
   std::shared_ptr<void> user_data_;
   std::unique_ptr<ResourceTracker> resources_;
