@@ -810,23 +810,29 @@ class Daemon::Impl final : public MessageHandler {
 
   Value batch(const RegisteredObject& reg, const std::shared_ptr<void>& instance,
               const CallEnvelope& call) {
-    std::vector<Value> results;
-    for (const Value& triple : call.args.items()) {
+    const auto triples = call.args.items();
+    ValueVector results;
+    results.reserve(triples.size());
+    // The same method again (the usual batch) is looked up once.
+    std::string_view last_name;
+    const detail::Member* last = nullptr;
+    for (const Value& triple : triples) {
       if (!triple.is_sequence() || triple.items().size() != 3)
         throw TypeError("batch items must be (method, args, kwargs)");
       const auto parts = triple.items();
-      const std::string method(parts[0].as_str());
-      const detail::Member& member = resolve(*reg.type, method);  // an error here aborts the batch
-      CallEnvelope one;
-      one.object = call.object;
-      one.method = method;
-      one.args = parts[1];
-      one.kwargs = parts[2].is_none() ? Value::dict() : parts[2];
+      const std::string_view method = parts[0].as_str();
+      if (last == nullptr || method != last_name) {
+        last = &resolve(*reg.type, method);  // an error here aborts the batch
+        last_name = method;
+      }
       try {
-        results.push_back(member.call(instance.get(), args_of(one)));
+        CallArgs args;
+        args.positional = parts[1].items();
+        args.keywords = parts[2].is_dict() ? &parts[2].as_dict() : nullptr;
+        results.push_back(last->call(instance.get(), args));
       } catch (...) {
         ExceptionInfo info = ExceptionInfo::from_current_exception();
-        info.set_traceback(traceback_for(info, reg.type->class_name + "." + method));
+        info.set_traceback(traceback_for(info, reg.type->class_name + "." + std::string(method)));
         notify_error(info);
         results.push_back(Value::object(std::make_shared<ExceptionWrapperObject>(std::move(info))));
         break;

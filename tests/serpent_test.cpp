@@ -296,5 +296,24 @@ TEST(SerpentToBytes, DecodesTheBase64DictSerpentSendsBytesAs) {
   EXPECT_THROW(serpent_tobytes(Value(1)), TypeError);
 }
 
+// Every length (each remainder of the four-character groups), every byte value, as Python's
+// serpent encodes them; a bad character or length is an error, not garbage.
+TEST(SerpentToBytes, RoundTripsEveryLengthAndRefusesBadBase64) {
+  std::string data;
+  for (std::size_t n = 0; n < 600; ++n) {
+    const Value encoded = parse(serpent_serializer().encode(Value::bytes(data)));
+    EXPECT_TRUE(identical(serpent_tobytes(encoded), Value::bytes(data))) << n;
+    data.push_back(static_cast<char>((n * 97 + 13) % 256));
+  }
+  auto dict = [](const char* text) {
+    return parse(std::string("{'data': '") + text + "', 'encoding': 'base64'}");
+  };
+  EXPECT_TRUE(identical(serpent_tobytes(dict("YWJj")), Value::bytes(std::string("abc"))));
+  EXPECT_TRUE(identical(serpent_tobytes(dict("YWI")), Value::bytes(std::string("ab"))));
+  EXPECT_TRUE(identical(serpent_tobytes(dict("YQ==")), Value::bytes(std::string("a"))));
+  for (const char* bad : {"YWJ!", "Y", "YWJjZ", "YW Jj", "YWJj\\nYWJj"})
+    EXPECT_THROW(serpent_tobytes(dict(bad)), ValueError) << bad;
+}
+
 }  // namespace
 }  // namespace pyro

@@ -516,24 +516,49 @@ void append_base64(std::string& out, std::string_view data) {
   }
 }
 
-std::optional<std::string> decode_base64(std::string_view text) {
+std::optional<std::size_t> base64_decoded_size(std::string_view text) {
   while (!text.empty() && text.back() == '=')
     text.remove_suffix(1);
   if (text.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  out.reserve(text.size() / 4 * 3 + 3);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (char ch : text) {
-    const int v = b64_table[static_cast<unsigned char>(ch)];
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
-    }
+  return text.size() / 4 * 3 + (text.size() % 4 == 0 ? 0 : text.size() % 4 - 1);
+}
+
+bool decode_base64_into(std::string_view text, char* out) {
+  while (!text.empty() && text.back() == '=')
+    text.remove_suffix(1);
+  if (text.size() % 4 == 1) return false;
+  const auto* in = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t full = text.size() / 4 * 4;
+  // four characters, three bytes at a time; an invalid character makes the OR negative
+  for (std::size_t i = 0; i < full; i += 4, out += 3) {
+    const int a = b64_table[in[i]];
+    const int b = b64_table[in[i + 1]];
+    const int c = b64_table[in[i + 2]];
+    const int d = b64_table[in[i + 3]];
+    if ((a | b | c | d) < 0) return false;
+    const auto v = static_cast<std::uint32_t>(a << 18 | b << 12 | c << 6 | d);
+    out[0] = static_cast<char>(v >> 16);
+    out[1] = static_cast<char>(v >> 8);
+    out[2] = static_cast<char>(v);
   }
+  const std::size_t rest = text.size() - full;
+  if (rest >= 2) {
+    const int a = b64_table[in[full]];
+    const int b = b64_table[in[full + 1]];
+    const int c = rest == 3 ? b64_table[in[full + 2]] : 0;
+    if ((a | b | c) < 0) return false;
+    const auto v = static_cast<std::uint32_t>(a << 12 | b << 6 | c);  // 18 bits
+    out[0] = static_cast<char>(v >> 10);
+    if (rest == 3) out[1] = static_cast<char>(v >> 2);
+  }
+  return true;
+}
+
+std::optional<std::string> decode_base64(std::string_view text) {
+  const std::optional<std::size_t> n = base64_decoded_size(text);
+  if (!n) return std::nullopt;
+  std::string out(*n, '\0');
+  if (!decode_base64_into(text, out.data())) return std::nullopt;
   return out;
 }
 

@@ -258,5 +258,9 @@ void append_utf8(std::string& out, char32_t cp);
 void append_base64(std::string& out, std::string_view data);
 // Decodes standard base64 (padding optional, whitespace rejected); nullopt when malformed.
 std::optional<std::string> decode_base64(std::string_view text);
+// The same in two steps, for a destination of one's own: the decoded size (nullopt when the
+// length is impossible), then the decoding into `out` (false when a character is invalid).
+std::optional<std::size_t> base64_decoded_size(std::string_view text);
+bool decode_base64_into(std::string_view text, char* out);
 
 }  // namespace pyro::detail
