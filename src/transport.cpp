@@ -992,10 +992,9 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
 
   bool after_write() {
     if (out_.capacity() > (1u << 20)) {
-      detail::recycle_buffer(std::move(out_));
-    } else {
-      out_.clear();
+      detail::recycle_buffer(std::move(out_));  // leaves it empty
     }
+    out_.clear();
     if (close_after_reply_) {
       close();
       return false;

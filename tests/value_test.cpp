@@ -504,3 +504,13 @@ TEST(LargeBlocks, RecycledStringsComeBackWithTheirCapacity) {
   // but for "any"
   EXPECT_EQ(pyro::detail::take_buffer(0).data(), memory);
 }
+
+// With the cache or without it (sanitizer builds), the string handed over is left empty: a
+// connection reuses it as its next output buffer.
+TEST(LargeBlocks, RecyclingAlwaysLeavesTheStringEmpty) {
+  for (const std::size_t n : {std::size_t{100}, std::size_t{2} << 20}) {
+    std::string s(n, 'r');
+    pyro::detail::recycle_buffer(std::move(s));
+    EXPECT_TRUE(s.empty()) << n;
+  }
+}

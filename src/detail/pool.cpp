@@ -346,7 +346,10 @@ std::string take_buffer_sized_or_empty(std::size_t capacity) {
 }
 
 void recycle_buffer(std::string&& buffer) noexcept {
-  const std::size_t cap = buffer.capacity();
+  // the caller's string is left empty whatever happens to its memory
+  std::string kept = std::move(buffer);
+  buffer = std::string();
+  const std::size_t cap = kept.capacity();
   if (!pool_enabled || cap < large_block_min || cap > recycled_max) return;
   std::vector<std::string> old;
   try {
@@ -363,12 +366,11 @@ void recycle_buffer(std::string&& buffer) noexcept {
       old.push_back(std::move(sp.slots.front().s));
       sp.slots.erase(sp.slots.begin());
     }
-    sp.slots.push_back({std::move(buffer), std::chrono::steady_clock::now()});
+    sp.slots.push_back({std::move(kept), std::chrono::steady_clock::now()});
     sp.count.store(sp.slots.size(), std::memory_order_relaxed);
   } catch (...) {
     // no room to keep it: it is freed as usual
   }
-  buffer = std::string();
 }
 
 }  // namespace pyro::detail
