@@ -38,7 +38,7 @@ using namespace bench;
 struct Settings {
   bool quick = false;
   bool roundtrip_only = false;
-  bool uploads_only = false;  // profiling aid: only the bytes rows
+  std::string only;  // profiling aid: a comma-separated list of row groups, empty for all
   bool with_python = true;
   std::string placement = "split";
   int client_cpu = 0;
@@ -436,7 +436,9 @@ Settings parse(int argc, char** argv) {
     } else if (a == "--roundtrip-only") {
       s.roundtrip_only = true;
     } else if (a == "--uploads-only") {
-      s.uploads_only = true;
+      s.only = "upload";
+    } else if (a == "--only" && has_value) {
+      s.only = argv[++i];
     } else if (a == "--no-python") {
       s.with_python = false;
     } else if (a == "--placement" && has_value) {
@@ -450,7 +452,8 @@ Settings parse(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_calls [--quick] [--placement split|same] [--roundtrip-only] "
-                   "[--uploads-only] [--no-python] [--python PATH] [--helper calls.py] "
+                   "[--uploads-only] [--only calls,concurrent,connect,oneway,batch,stream,upload] "
+                   "[--no-python] [--python PATH] [--helper calls.py] "
                    "[--json FILE]\n");
       std::exit(2);
     }
@@ -521,8 +524,19 @@ int main(int argc, char** argv) {
   };
   const std::string py_calls = std::to_string(s.py_calls);
 
+  auto want = [&](std::string_view group) {
+    if (s.only.empty()) return true;
+    std::string_view rest = s.only;
+    while (!rest.empty()) {
+      const std::size_t comma = std::min(rest.find(','), rest.size());
+      if (rest.substr(0, comma) == group) return true;
+      rest.remove_prefix(std::min(comma + 1, rest.size()));
+    }
+    return false;
+  };
+
   // Round-trip-bound rows (both placements).
-  if (!s.uploads_only) {
+  if (want("calls")) {
     const double pingpong = b.raw_pingpong(s.calls);
     for (const char* ser : {"marshal", "msgpack", "serpent", "json"}) {
       const auto [rate, p50, p99] = b.cpp_calls(ser, s.calls);
@@ -538,27 +552,37 @@ int main(int argc, char** argv) {
       }
       b.rows.push_back(std::move(row));
     }
+  }
+  if (want("concurrent")) {
     for (int k : {8, 64}) {
       Row row{std::to_string(k) + " concurrent clients, msgpack", "calls/s",
               b.cpp_concurrent(k, s.calls * 2), b.raw_concurrent(k, s.calls * 2)};
-      row.note = "vs 1 connection: " + ratio(row.pyrocpp, b.rows[1].pyrocpp) + "x";
+      if (b.rows.size() > 1 && b.rows[1].figure.find("msgpack") != std::string::npos)
+        row.note = "vs 1 connection: " + ratio(row.pyrocpp, b.rows[1].pyrocpp) + "x";
       both(row, {"concurrent", "--count", std::to_string(s.py_calls * 2), "--clients",
                  std::to_string(k), "--serializer", "msgpack"});
     }
+  }
+  if (want("connect")) {
     both(Row{"connect + call + release", "per s", b.cpp_connect(s.connects),
              b.raw_connect(s.connects)},
          {"connect", "--count", std::to_string(s.py_connects), "--serializer", "msgpack"});
   }
   if (!s.roundtrip_only) {
-    if (!s.uploads_only) {
+    if (want("oneway")) {
       both(Row{"oneway calls executed, msgpack", "calls/s", b.cpp_oneway(s.calls * 2), 0},
            {"oneway", "--count", py_calls, "--serializer", "msgpack"});
+    }
+    if (want("batch")) {
       both(Row{"calls in batches of 100, msgpack", "calls/s", b.cpp_batches(s.calls * 5), 0},
            {"batch", "--count", std::to_string(s.py_calls * 5), "--serializer", "msgpack"});
+    }
+    if (want("stream")) {
       both(Row{"stream items, msgpack", "items/s", b.cpp_stream(s.items), 0},
            {"stream", "--count", std::to_string(s.py_items), "--serializer", "msgpack"});
     }
     for (std::size_t size : {std::size_t{1000}, std::size_t{1000000}, std::size_t{100000000}}) {
+      if (!want("upload")) break;
       if (static_cast<double>(size) / 1e6 > s.max_upload_mb) continue;
       const double raw = b.raw_upload(size);
       for (const char* ser : {"marshal", "msgpack", "serpent"}) {

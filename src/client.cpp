@@ -876,7 +876,12 @@ std::optional<Value> BatchResults::next() {
 BatchProxy& BatchProxy::add_with(std::string_view method, Value args, Value kwargs) {
   if (!args.is_tuple()) args = Value::tuple(ValueVector(args.items().begin(), args.items().end()));
   if (kwargs.is_none()) kwargs = Value::dict();
-  calls_.push_back(Value::tuple({Value(method), std::move(args), std::move(kwargs)}));
+  ValueVector call;  // moved in (an initializer list would copy args and kwargs)
+  call.reserve(3);
+  call.emplace_back(method);
+  call.push_back(std::move(args));
+  call.push_back(std::move(kwargs));
+  calls_.push_back(Value::tuple(std::move(call)));
   return *this;
 }
 

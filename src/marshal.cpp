@@ -546,6 +546,10 @@ double Decoder::read_float_repr() {
 Value Decoder::read_sequence(Kind kind, std::size_t n, bool flag, std::size_t at) {
   enter(at);
   Value v = kind == Kind::tuple ? Value::tuple(ValueVector()) : Value::list();
+  if (n == 0 && !flag) {
+    --depth_;
+    return v;
+  }
   ValueVector& items = v.items();
   items.reserve(n);
   // CPython reserves the slot of a container before reading its items.

@@ -304,6 +304,7 @@ class Builder : public msgpack::null_visitor {
   bool start_array(std::uint32_t n) {
     if (!open(n, n, "array")) return false;
     Frame& f = stack_.emplace_back(Value::list());
+    if (n == 0) return true;  // stays without a heap part (nothing is put into it)
     f.items = &f.container.items();
     f.items->reserve(n);
     return true;
@@ -317,6 +318,7 @@ class Builder : public msgpack::null_visitor {
   bool start_map(std::uint32_t n) {
     if (!open(std::uint64_t{n} * 2, n, "map")) return false;
     Frame& f = stack_.emplace_back(Value::dict());
+    if (n == 0) return true;
     f.dict = &f.container.as_dict();
     f.dict->reserve(n);
     return true;

@@ -392,10 +392,14 @@ void reconstruct_in_place(Value& v, ReconstructOrder order, const ClassRegistry*
 
 void reconstruct_children(Value& v, ReconstructOrder order, const ClassRegistry* registry,
                           int depth) {
+  // (an empty container is left alone: asking it for its items to change would give it a heap
+  // part)
   if (v.is_sequence()) {
+    if (std::as_const(v).items().empty()) return;
     for (auto& item : v.items())
       reconstruct_in_place(item, order, registry, depth + 1);
   } else if (v.is_dict()) {
+    if (std::as_const(v).as_dict().size() == 0) return;
     Dict& d = v.as_dict();
     for (std::size_t i = 0; i < d.size(); ++i) {
       reconstruct_in_place(d.value_at(i), order, registry, depth + 1);
@@ -407,7 +411,7 @@ void reconstruct_in_place(Value& v, ReconstructOrder order, const ClassRegistry*
                           int depth) {
   if (depth > 10000) throw SerializeError("reconstruct: nesting too deep");
   if (v.is_dict()) {
-    const Value* cls = v.as_dict().find("__class__");
+    const Value* cls = std::as_const(v).as_dict().find("__class__");
     if (cls != nullptr && cls->is_str()) {
       if (order == ReconstructOrder::bottom_up) reconstruct_children(v, order, registry, depth);
       const std::string name(cls->as_str());

@@ -1027,9 +1027,11 @@ class Daemon::Impl final : public MessageHandler {
       return v;
     }
     if (v.is_sequence()) {
+      if (std::as_const(v).items().empty()) return v;  // no heap part to give it
       for (auto& item : v.items())
         item = replace_object_refs(std::move(item), ser, pyro4);
     } else if (v.is_dict()) {
+      if (std::as_const(v).as_dict().size() == 0) return v;
       Dict& d = v.as_dict();
       for (std::size_t i = 0; i < d.size(); ++i)
         d.value_at(i) = replace_object_refs(std::move(d.value_at(i)), ser, pyro4);

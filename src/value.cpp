@@ -250,7 +250,7 @@ Value::Value(std::string_view text) {
 
 Value::Value(Dict dict) {
   rep_.tag = Tag::dict;
-  set_payload(make<Dict>(std::move(dict)));
+  set_payload(dict.size() == 0 ? nullptr : make<Dict>(std::move(dict)));
 }
 
 Value::Value(Set set) {
@@ -272,7 +272,7 @@ Value Value::bytes(std::string_view raw) {
 Value Value::tuple(ValueVector items) {
   Value v;
   v.rep_.tag = Tag::tuple;
-  v.set_payload(make<ValueVector>(std::move(items)));
+  v.set_payload(items.capacity() == 0 ? nullptr : make<ValueVector>(std::move(items)));
   return v;
 }
 
@@ -292,7 +292,7 @@ Value Value::tuple(std::initializer_list<Value> items) {
 Value Value::list(ValueVector items) {
   Value v;
   v.rep_.tag = Tag::list;
-  v.set_payload(make<ValueVector>(std::move(items)));
+  v.set_payload(items.capacity() == 0 ? nullptr : make<ValueVector>(std::move(items)));
   return v;
 }
 
@@ -492,10 +492,11 @@ void Value::copy_from(const Value& other) {
       break;
     case Tag::tuple:
     case Tag::list:
-      set_payload(make<ValueVector>(*other.payload<ValueVector*>()));
+      if (other.payload<ValueVector*>() != nullptr)
+        set_payload(make<ValueVector>(*other.payload<ValueVector*>()));
       break;
     case Tag::dict:
-      set_payload(make<Dict>(*other.payload<Dict*>()));
+      if (other.payload<Dict*>() != nullptr) set_payload(make<Dict>(*other.payload<Dict*>()));
       break;
     case Tag::set:
     case Tag::frozenset:
@@ -698,23 +699,37 @@ Date Value::as_date() const {
   return Date{static_cast<std::int32_t>(payload<std::int64_t>())};
 }
 
+const ValueVector& Value::seq_ref() const noexcept {
+  static const ValueVector empty;
+  const auto* items = payload<ValueVector*>();
+  return items != nullptr ? *items : empty;
+}
+
+const Dict& Value::dict_ref() const noexcept {
+  static const Dict empty;
+  const auto* dict = payload<Dict*>();
+  return dict != nullptr ? *dict : empty;
+}
+
 std::span<const Value> Value::items() const {
   if (!is_sequence()) type_mismatch("tuple or list");
-  return *payload<ValueVector*>();
+  return seq_ref();
 }
 
 ValueVector& Value::items() {
   if (!is_sequence()) type_mismatch("tuple or list");
+  if (payload<ValueVector*>() == nullptr) set_payload(make<ValueVector>());
   return *payload<ValueVector*>();
 }
 
 const Dict& Value::as_dict() const {
   if (rep_.tag != Tag::dict) type_mismatch("dict");
-  return *payload<Dict*>();
+  return dict_ref();
 }
 
 Dict& Value::as_dict() {
   if (rep_.tag != Tag::dict) type_mismatch("dict");
+  if (payload<Dict*>() == nullptr) set_payload(make<Dict>());
   return *payload<Dict*>();
 }
 
@@ -742,9 +757,9 @@ std::size_t Value::size() const {
       return payload<Blob*>()->size;
     case Tag::tuple:
     case Tag::list:
-      return payload<ValueVector*>()->size();
+      return seq_ref().size();
     case Tag::dict:
-      return payload<Dict*>()->size();
+      return dict_ref().size();
     case Tag::set:
     case Tag::frozenset:
       return payload<Set*>()->size();
@@ -832,8 +847,8 @@ bool operator==(const Value& a, const Value& b) {
         return *a.payload<std::complex<double>*>() == *b.payload<std::complex<double>*>();
       case Tag::tuple:
       case Tag::list: {
-        const auto& x = *a.payload<ValueVector*>();
-        const auto& y = *b.payload<ValueVector*>();
+        const auto& x = a.seq_ref();
+        const auto& y = b.seq_ref();
         if (x.size() != y.size()) return false;
         for (std::size_t i = 0; i < x.size(); ++i) {
           if (!(x[i] == y[i])) return false;
@@ -841,7 +856,7 @@ bool operator==(const Value& a, const Value& b) {
         return true;
       }
       case Tag::dict:
-        return *a.payload<Dict*>() == *b.payload<Dict*>();
+        return a.dict_ref() == b.dict_ref();
       case Tag::set:
       case Tag::frozenset:
         return *a.payload<Set*>() == *b.payload<Set*>();
@@ -888,7 +903,7 @@ bool Value::is_hashable() const noexcept {
     case Tag::set:
       return false;
     case Tag::tuple:
-      for (const auto& item : *payload<ValueVector*>()) {
+      for (const auto& item : seq_ref()) {
         if (!item.is_hashable()) return false;
       }
       return true;
@@ -931,7 +946,7 @@ std::size_t Value::hash() const {
       // CPython 3.8+ tuplehash (xxHash-based).
       constexpr std::uint64_t p1 = 11400714785074694791ULL, p2 = 14029467366897019727ULL,
                               p5 = 2870177450012600261ULL;
-      const auto& items = *payload<ValueVector*>();
+      const auto& items = seq_ref();
       std::uint64_t acc = p5;
       for (const auto& item : items) {
         const auto lane = static_cast<std::uint64_t>(item.hash());
@@ -1509,7 +1524,7 @@ std::string_view ValueAccess::str_unchecked(const Value& v) noexcept {
 }
 
 const ValueVector& ValueAccess::items_unchecked(const Value& v) noexcept {
-  return *v.payload<ValueVector*>();
+  return v.seq_ref();
 }
 
 }  // namespace detail

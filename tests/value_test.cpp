@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "pyro/bigint.hpp"
+#include "pyro/serializer.hpp"
 #include "pyro/uri.hpp"
 #include "support/error_of.hpp"
 
@@ -130,6 +131,44 @@ TEST(ValueEquality, ComparesContainersByContent) {
   EXPECT_FALSE(identical(Value::set({1}), Value::frozenset({1})));
   EXPECT_FALSE(identical(Value(1), Value(1.0)));
   EXPECT_TRUE(identical(Value::list({std::nan("")}), Value::list({std::nan("")})));
+}
+
+TEST(Value, EmptyContainersBehaveTheSameWithOrWithoutAHeapPart) {
+  // Value::tuple({}), Value::list() and Value::dict() start without a heap part; a container
+  // that had items and lost them keeps one. Both must look the same everywhere.
+  Value shrunk_list = Value::list({1});
+  shrunk_list.items().clear();
+  Value shrunk_dict = Value::dict({{"a", 1}});
+  shrunk_dict.as_dict().erase(Value("a"));
+  for (const Value& empty : {Value::list(), shrunk_list}) {
+    EXPECT_EQ(empty.size(), 0u);
+    EXPECT_TRUE(empty.items().empty());
+    EXPECT_EQ(empty, Value::list());
+    EXPECT_EQ(empty.repr(), "[]");
+    Value copy = empty;
+    EXPECT_TRUE(identical(copy, Value::list()));
+  }
+  EXPECT_EQ(Value::dict().size(), 0u);
+  EXPECT_EQ(shrunk_dict, Value::dict());
+  EXPECT_EQ(Value::dict().repr(), "{}");
+  EXPECT_EQ(Value::dict().as_dict().find("a"), nullptr);
+  EXPECT_EQ(Value::tuple({}).hash(), Value::tuple(ValueVector()).hash());
+  EXPECT_EQ(Value::tuple({}).repr(), "()");
+  // changing one gives it its items; a copy made before stays empty
+  Value list = Value::list();
+  const Value before = list;
+  list.items().push_back(Value(7));
+  EXPECT_EQ(list, Value::list({7}));
+  EXPECT_EQ(before.size(), 0u);
+  Value dict = Value::dict();
+  dict.as_dict().set(Value("k"), Value(1));
+  EXPECT_EQ(dict, Value::dict({{"k", 1}}));
+  // every codec round-trips them
+  for (const Serializer* ser :
+       {&serpent_serializer(), &json_serializer(), &marshal_serializer(), &msgpack_serializer()}) {
+    const Value v = Value::list({Value::list(), Value::dict(), shrunk_list, shrunk_dict});
+    EXPECT_EQ(ser->decode(ser->encode(v)), v) << ser->name();
+  }
 }
 
 TEST(ValueHash, MatchesCPythonForNumbersTuplesAndFrozensets) {

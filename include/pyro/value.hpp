@@ -358,6 +358,10 @@ class Value {
   }
   void release() noexcept;
   void copy_from(const Value& other);
+  // A tuple, list or dict without items has no heap part (a null payload) until it is changed:
+  // calls carry an empty kwargs dict, and often an empty args tuple, both ways.
+  const ValueVector& seq_ref() const noexcept;
+  const Dict& dict_ref() const noexcept;
   [[noreturn]] void type_mismatch(std::string_view expected) const;
   const Value* find_in_dict(const Value& key) const;
 
