@@ -436,7 +436,10 @@ struct Proxy::State {
           burst.clear();
           queued.clear();
         };
-        for (; mine < open; ++mine) {
+        // Topped up only once half the window is back: the requests then leave, and their
+        // replies come back, in groups (a system call per group, not per item, on both sides).
+        const std::size_t target = mine > open / 2 ? mine : open;
+        for (; mine < target; ++mine) {
           const Prepared request = prepare_request(std::string(daemon_object_id),
                                                    "get_next_stream_item", args, Value::dict(), 0);
           if (request.payload_follows) {  // not for requests this small; kept correct anyway

@@ -184,6 +184,23 @@ Generator<int> counting(int n, std::shared_ptr<Tally> tally) {
     co_yield i;
 }
 
+// Records, for each item it produces, how many items the client had consumed by then.
+struct Pacing {
+  std::atomic<int> consumed{0};
+  std::mutex mutex;
+  std::vector<int> consumed_at;  // guarded by mutex
+};
+
+Generator<int> paced_items(int n, std::shared_ptr<Pacing> pacing) {
+  for (int i = 0; i < n; ++i) {
+    {
+      std::lock_guard lock(pacing->mutex);
+      pacing->consumed_at.push_back(pacing->consumed.load());
+    }
+    co_yield i;
+  }
+}
+
 Generator<std::string> failing_after(int n) {
   for (int i = 0; i < n; ++i)
     co_yield "item " + std::to_string(i);
@@ -202,6 +219,7 @@ struct OpenFile : Resource {
 struct Service {
   std::shared_ptr<Tally> streams = std::make_shared<Tally>();
   std::shared_ptr<Tally> files = std::make_shared<Tally>();
+  std::shared_ptr<Pacing> pacing = std::make_shared<Pacing>();
   Gate* gate = nullptr;
 
   std::string slow_upper(std::string s) {
@@ -216,6 +234,7 @@ struct Service {
   }
   ItemStream count(int n) { return ItemStream(counting(n, streams)); }
   ItemStream broken(int n) { return ItemStream(failing_after(n)); }
+  ItemStream paced(int n) { return ItemStream(paced_items(n, pacing)); }
   int open_file() {
     current_context().track_resource(std::make_shared<OpenFile>(files));
     return static_cast<int>(current_context().tracked_resources().size());
@@ -238,6 +257,7 @@ Exposed<Service> service_exposure() {
       .method("divide", &Service::divide)
       .method("count", &Service::count)
       .method("broken", &Service::broken)
+      .method("paced", &Service::paced)
       .method("open_file", &Service::open_file)
       .method("close_files", &Service::close_files)
       .method("annotation", &Service::annotation);
@@ -376,6 +396,31 @@ TEST_F(Mechanisms, ReadAheadKeepsInterleavedStreamsAndCallsInOrder) {
   EXPECT_EQ(p.call<int>("divide", 8, 2), 4);
   EXPECT_TRUE(eventually([&] { return daemon_->stream_count() == 0; }));
   EXPECT_TRUE(eventually([&] { return service_->streams->alive == 0; }));
+}
+
+TEST_F(Mechanisms, ReadAheadAsksForItemsInGroupsWithinItsWindow) {
+  Proxy p = proxy("msgpack");
+  p.set_stream_readahead(8);
+  constexpr int n = 200;
+  int got = 0;
+  for (const Value& v : p.stream("paced", n)) {
+    EXPECT_EQ(v.as_int(), got);
+    ++got;
+    ++service_->pacing->consumed;
+  }
+  EXPECT_EQ(got, n);
+  std::lock_guard lock(service_->pacing->mutex);
+  const std::vector<int>& at = service_->pacing->consumed_at;
+  ASSERT_EQ(at.size(), static_cast<std::size_t>(n));
+  int groups = 0;
+  for (int i = 0; i < n; ++i) {
+    EXPECT_LE(i - at[i], 9) << "item " << i << " was produced too far ahead";
+    groups += i == 0 || at[i] != at[i - 1];
+  }
+  // The client tops its window up once half of it is back: requests go out in groups of at
+  // least four, and each group's items are produced while the client waits (about 50 groups;
+  // topping up after every item measured 77-79).
+  EXPECT_LE(groups, n / 4 + 10);
 }
 
 TEST_F(Mechanisms, AnExceptionInAGeneratorEndsTheStreamWithIt) {
