@@ -292,13 +292,29 @@ struct Proxy::State {
     }
   };
 
+  // The bytes in big bytes and str values among the arguments (not looking deeper).
+  static std::size_t big_arguments_size(const Value& args) {
+    if (!args.is_sequence()) return 0;
+    std::size_t total = 0;
+    for (const Value& a : args.items()) {
+      const std::size_t n = a.is_bytes() ? a.bytes_view().size()
+                            : a.is_str() ? a.as_str().size()
+                                         : 0;
+      if (n >= detail::large_block_min) total += n;
+    }
+    return total;
+  }
+
   // Encodes one INVOKE. Big bytes arguments are not copied into the payload when the message
   // is neither compressed nor signed: they go out in place, gathered with the rest.
   Prepared prepare_request(const std::string& object, std::string_view method, Value args,
                            Value kwargs, std::uint16_t flags) {
     // Like Pyro, a call that cannot be serialized does not use up a sequence number.
     Message request = new_message(MessageType::invoke, flags, static_cast<std::uint16_t>(seq + 1));
-    request.payload = detail::take_buffer(0);
+    // Big bytes or str arguments get a recycled big buffer (no fresh pages to fault in); an
+    // ordinary call leaves the spares alone.
+    if (const std::size_t big = big_arguments_size(args); big > 0)
+      request.payload = detail::take_buffer(big + big / 2);
     Prepared out;
     if (std::optional<SerializedBlob> blob = blob_argument(args)) {
       encode_blob_call(request, *blob, object, method, kwargs);

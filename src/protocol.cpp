@@ -817,6 +817,18 @@ Message decode_body(const Header& header, std::string&& body,
 // Writing
 // ---------------------------------------------------------------------------------------------
 
+std::size_t annotations_area_size(const Message& m, const EncodeSettings& settings) {
+  const bool v48 = m.protocol == protocol_48;
+  const std::size_t chunk_header = v48 ? chunk_header_48 : chunk_header_502;
+  std::size_t size = 0;
+  for (const auto& [id, value] : m.annotations)
+    size += chunk_header + value.size();
+  if (v48 && m.correlation_id) size += chunk_header_48 + corr_size;
+  if (v48 && settings.hmac_key != nullptr && !settings.hmac_key->empty())
+    size += chunk_header_48 + hmac_size;
+  return size;
+}
+
 namespace {
 
 // Both encoders: with separate_payload, an uncompressed payload is left out of `out` and
@@ -839,8 +851,6 @@ std::string_view encode_into(const Message& m, std::string& out, const EncodeSet
   const bool corr_chunk = v48 && m.correlation_id.has_value();
 
   // Annotation ids and sizes first: nothing is written for a message that cannot be sent.
-  const std::size_t chunk_header = v48 ? chunk_header_48 : chunk_header_502;
-  std::size_t annotations_size = 0;
   for (const auto& [id, value] : m.annotations) {
     if (!is_ascii_id(id)) {
       // Pyro4 SendingMessage checks the length only; a non-ASCII id fails its encode("ASCII").
@@ -862,10 +872,9 @@ std::string_view encode_into(const Message& m, std::string& out, const EncodeSet
       throw ProtocolError("annotation " + id + " too large (" + std::to_string(value.size()) +
                           " bytes, max=" + std::to_string(max_value) + ")");
     }
-    annotations_size += chunk_header + value.size();
   }
-  if (corr_chunk) annotations_size += chunk_header_48 + corr_size;
-  if (sign) annotations_size += chunk_header_48 + hmac_size;
+  const std::size_t chunk_header = v48 ? chunk_header_48 : chunk_header_502;
+  const std::size_t annotations_size = annotations_area_size(m, settings);
   const std::size_t max_annotations = v48 ? max_u16 : max_u32;
   if (annotations_size > max_annotations) {
     throw ProtocolError("annotations too large (" + std::to_string(annotations_size) +

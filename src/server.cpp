@@ -1104,19 +1104,11 @@ class Daemon::Impl final : public MessageHandler {
     return reply;
   }
 
-  // Whether a protocol 48 reply's annotation chunks (with CORR and HMAC) fit the header's
-  // 16-bit size fields.
+  // Whether a protocol 48 reply's annotation area fits the header's 16-bit size field.
   bool fits_header_48(const Message& reply) const {
-    constexpr std::size_t max_u16 = 0xFFFF;
-    constexpr std::size_t chunk_header = 6;
-    std::size_t total = 0;
-    for (const auto& [id, value] : reply.annotations) {
-      if (value.size() > max_u16) return false;
-      total += chunk_header + value.size();
-    }
-    if (reply.correlation_id) total += chunk_header + 16;
-    if (config_.hmac_key && !config_.hmac_key->empty()) total += chunk_header + 20;
-    return total <= max_u16;
+    EncodeSettings settings;
+    settings.hmac_key = config_.hmac_key ? &*config_.hmac_key : nullptr;
+    return annotations_area_size(reply, settings) <= 0xFFFF;
   }
 
   Message exception_reply(Session& session, const Message& request, const Serializer& ser,

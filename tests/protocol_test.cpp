@@ -1115,3 +1115,26 @@ TEST(ProtocolEncode, HeadAndSeparatePayloadMakeTheWholeMessage) {
     }
   }
 }
+
+TEST(ProtocolEncode, AnnotationsAreaSizeIsWhatTheHeaderSays) {
+  const std::string key = "secret";
+  for (const std::uint16_t protocol : {pyro::protocol_502, pyro::protocol_48}) {
+    for (const bool sign : {false, true}) {
+      for (const bool corr : {false, true}) {
+        Message m;
+        m.protocol = protocol;
+        m.payload = "payload";
+        m.annotations.set("XTRA", "value");
+        m.annotations.set("BLBI", std::string(300, 'b'));
+        if (corr) m.correlation_id = CorrelationId{};
+        EncodeSettings settings;
+        if (sign) settings.hmac_key = &key;
+        const std::string whole = pyro::encode_message(m, settings);
+        const pyro::Header header =
+            pyro::parse_header(std::string_view(whole).substr(0, pyro::header_size(protocol)), 0);
+        EXPECT_EQ(pyro::annotations_area_size(m, settings), header.annotations_size)
+            << protocol << " sign " << sign << " corr " << corr;
+      }
+    }
+  }
+}

@@ -272,6 +272,11 @@ struct EncodeSettings {
 void encode_message(const Message& message, std::string& out, const EncodeSettings& settings = {});
 std::string encode_message(const Message& message, const EncodeSettings& settings = {});
 
+// The size of the annotation area encode_message writes for this message: its chunks, and for
+// 48 the CORR chunk (when it has a correlation id) and the HMAC chunk (when a key is set). It
+// must fit the header's size field (65535 for 48); ids are not checked here.
+std::size_t annotations_area_size(const Message& message, const EncodeSettings& settings = {});
+
 // Like encode_message, but a payload that goes out as it is (not compressed) is not copied:
 // out gets the header and annotation chunks, and the returned view (message.payload itself) is
 // to be sent right after them. When the payload was compressed it is in out and the view is

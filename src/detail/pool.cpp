@@ -153,6 +153,14 @@ std::size_t mapped_size(std::size_t n) {
   return size;
 }
 
+// Huge page boundaries: the first at or after an address, the last at or before one.
+constexpr std::uintptr_t huge_page_up(std::uintptr_t address) {
+  return (address + huge_page - 1) & ~(huge_page - 1);
+}
+constexpr std::uintptr_t huge_page_down(std::uintptr_t address) {
+  return address & ~(huge_page - 1);
+}
+
 void* map_block(std::size_t size) {
   if (size < huge_page) {
     void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -164,7 +172,7 @@ void* map_block(std::size_t size) {
   void* raw = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) throw std::bad_alloc();
   const auto base = reinterpret_cast<std::uintptr_t>(raw);
-  const std::uintptr_t aligned = (base + huge_page - 1) & ~(huge_page - 1);
+  const std::uintptr_t aligned = huge_page_up(base);
   if (aligned > base) ::munmap(raw, aligned - base);
   const std::uintptr_t end = base + span;
   if (end > aligned + size) ::munmap(reinterpret_cast<void*>(aligned + size), end - aligned - size);
@@ -293,8 +301,8 @@ void age_out(Spares& sp, std::vector<std::string>& out) {
 void advise_huge(std::string& s) {
   const auto begin = reinterpret_cast<std::uintptr_t>(s.data());
   const std::uintptr_t end = begin + s.capacity();
-  const std::uintptr_t from = (begin + huge_page - 1) & ~(huge_page - 1);
-  const std::uintptr_t to = end & ~(huge_page - 1);
+  const std::uintptr_t from = huge_page_up(begin);
+  const std::uintptr_t to = huge_page_down(end);
   if (to > from) ::madvise(reinterpret_cast<void*>(from), to - from, MADV_HUGEPAGE);
 }
 
