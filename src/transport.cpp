@@ -513,6 +513,9 @@ class MessageServer::Impl {
     handlers_entered_.fetch_add(1, std::memory_order_relaxed);
   }
   void leave_handler() { busy_threads_.fetch_sub(1, std::memory_order_relaxed); }
+  std::uint64_t handlers_entered() const {
+    return handlers_entered_.load(std::memory_order_relaxed);
+  }
 
   void add(Conn* c);
   void remove(Conn* c);
@@ -783,9 +786,13 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
       in_end_ += n;
       const auto now = std::chrono::steady_clock::now();
       // a request that follows the previous reply closely extends the connection's streak
-      quick_streak_ = now - last_activity_ < quick_gap
-                          ? static_cast<std::uint8_t>(std::min(quick_streak_ + 1, 255))
-                          : 0;
+      if (now - last_activity_ >= quick_gap) {
+        quick_streak_ = 0;
+      } else if (quick_streak_++ == 0) {
+        streak_mark_ = static_cast<std::uint32_t>(server_.handlers_entered());
+      } else if (quick_streak_ == 0) {
+        quick_streak_ = 255;  // saturated
+      }
       last_activity_ = now;
       if (in_end_ < in_.size()) break;  // drained
     }
@@ -886,9 +893,19 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
   static constexpr int lend_after = 64;
   static constexpr int lend_idle_ms = 20;
 
-  bool should_lend() const {
-    return quick_streak_ >= lend_after && !user_socket_ && timeout() <= 0 && handshake_done_ &&
-           !body_ && out_.empty() && !close_after_reply_;
+  bool should_lend() {
+    if (quick_streak_ < lend_after || user_socket_ || timeout() > 0 || !handshake_done_ || body_ ||
+        !out_.empty() || close_after_reply_)
+      return false;
+    // Only a connection that is busy alone: with others busy too, the loop's thread is busy
+    // and a lent thread would take turns with it (on a daemon confined to one core, a context
+    // switch per call). Messages handled since the streak began, beyond this connection's own:
+    const std::uint32_t all = static_cast<std::uint32_t>(server_.handlers_entered()) - streak_mark_;
+    if (all > quick_streak_ + quick_streak_ / 8u + 2u) {
+      quick_streak_ = 0;  // look again after another streak
+      return false;
+    }
+    return true;
   }
 
   void lend() {
@@ -1224,6 +1241,7 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
   bool handling_ = false;
   bool lent_ = false;              // on a thread of its own (strand's view)
   std::uint8_t quick_streak_ = 0;  // requests in a row that followed their reply closely
+  std::uint32_t streak_mark_ = 0;  // the server's handler count when the streak began
   std::atomic<int> lent_fd_{-1};   // the socket, released from Asio, while lent
   detail::ByteBuffer in_;
   std::size_t in_start_ = 0, in_end_ = 0;
