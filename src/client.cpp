@@ -316,12 +316,12 @@ struct Proxy::State {
     if (const std::size_t big = big_arguments_size(args); big > 0)
       request.payload = detail::take_buffer(big + big / 2);
     Prepared out;
+    const EncodeSettings s = settings();
     if (std::optional<SerializedBlob> blob = blob_argument(args)) {
       encode_blob_call(request, *blob, object, method, kwargs);
     } else {
       CallEnvelope envelope{object, std::string(method), std::move(args), std::move(kwargs)};
       EncodeOptions options = encode_options();
-      const EncodeSettings s = settings();
       const bool signs = protocol == protocol_48 && s.hmac_key != nullptr && !s.hmac_key->empty();
       if (!s.compress && !signs) options.external = &out.external;
       serializer->encode_call(envelope, request.payload, options);
@@ -331,10 +331,9 @@ struct Proxy::State {
     for (const ExternalBytes& e : out.external)
       external_size += e.bytes.bytes_view().size();
     if (request.payload.size() + external_size >= detail::large_block_min) {
-      out.payload_follows =
-          !encode_message_head(request, out.head, settings(), external_size).empty();
+      out.payload_follows = !encode_message_head(request, out.head, s, external_size).empty();
     } else {
-      encode_message(request, out.head, settings());
+      encode_message(request, out.head, s);
     }
     if (out.payload_follows) {
       out.payload = std::move(request.payload);

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "detail/text.hpp"
+#include "detail/value_access.hpp"
 
 namespace pyro {
 
@@ -252,18 +253,41 @@ void check_arity(std::span<const Value> items, std::size_t expected, std::string
   }
 }
 
+// The text of serpent's base64 form of bytes ({'data': ..., 'encoding': 'base64'}), else null.
+// (Pyro does not convert it back; we do, like serpent.tobytes.)
+static const Value* serpent_base64_data(const Value& in) {
+  if (!in.is_dict()) return nullptr;
+  const Value* data = in.find("data");
+  const Value* encoding = in.find("encoding");
+  if (data != nullptr && encoding != nullptr && data->is_str() && encoding->is_str() &&
+      encoding->as_str() == "base64")
+    return data;
+  return nullptr;
+}
+
+[[noreturn]] static void throw_bad_base64() {
+  throw ValueError("invalid base64 data in serpent bytes dict");
+}
+
 std::string bytes_text_of(const Value& in) {
   if (in.is_bytes()) return std::string(in.bytes_view());
-  // serpent's base64 form of bytes (Pyro does not convert it back; we do, like serpent.tobytes)
-  if (in.is_dict()) {
-    const Value* data = in.find("data");
-    const Value* encoding = in.find("encoding");
-    if (data != nullptr && encoding != nullptr && data->is_str() && encoding->is_str() &&
-        encoding->as_str() == "base64") {
-      auto decoded = decode_base64(data->as_str());
-      if (!decoded) throw ValueError("invalid base64 data in serpent bytes dict");
-      return std::move(*decoded);
-    }
+  if (const Value* data = serpent_base64_data(in)) {
+    auto decoded = decode_base64(data->as_str());
+    if (!decoded) throw_bad_base64();
+    return std::move(*decoded);
+  }
+  throw_type_error("bytes", in);
+}
+
+Value bytes_value_of(const Value& in) {
+  if (in.is_bytes()) return in;
+  if (const Value* data = serpent_base64_data(in)) {
+    const std::string_view text = data->as_str();
+    const std::optional<std::size_t> n = base64_decoded_size(text);
+    Value out;
+    if (!n || !decode_base64_into(text, ValueAccess::bytes_uninitialized(out, *n)))
+      throw_bad_base64();
+    return out;
   }
   throw_type_error("bytes", in);
 }

@@ -1040,19 +1040,7 @@ const Serializer& serpent_serializer() {
 }
 
 Value serpent_tobytes(const Value& value) {
-  if (value.is_dict()) {  // the base64 form: decoded straight into the bytes value
-    const Value* data = value.find("data");
-    const Value* encoding = value.find("encoding");
-    if (data != nullptr && encoding != nullptr && data->is_str() && encoding->is_str() &&
-        encoding->as_str() == "base64") {
-      const std::string_view text = data->as_str();
-      const std::optional<std::size_t> n = detail::base64_decoded_size(text);
-      Value out;
-      if (n && detail::decode_base64_into(text, detail::ValueAccess::bytes_uninitialized(out, *n)))
-        return out;
-    }
-  }
-  return Value::bytes(detail::bytes_text_of(value));  // bytes as they are; the errors
+  return detail::bytes_value_of(value);
 }
 
 }  // namespace pyro

@@ -767,14 +767,7 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
     }
     // Read what is there (the socket is non-blocking).
     for (;;) {
-      if (in_.size() - in_end_ < 4096) {
-        // room for the whole message once its header is in (a big one is then read in place,
-        // not through doubling buffers), else twice the room; a full buffer that holds a whole
-        // message is handled first
-        const std::size_t end = message_end();
-        if (end != 0 && end <= in_end_) break;
-        in_.grow(std::max({in_.size() * 2, in_end_ + 16384, end}), in_end_);
-      }
+      if (!make_room()) break;  // a full buffer that holds a whole message is handled first
       boost::system::error_code rec;
       const std::size_t n =
           socket_.read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_), rec);
@@ -797,6 +790,17 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
       if (in_end_ < in_.size()) break;  // drained
     }
     process();
+  }
+
+  // Room to read into: for the whole message once its header is in (a big one is then read in
+  // place, not through doubling buffers), else twice the room. False when the buffer is full and
+  // already holds a whole message.
+  bool make_room() {
+    if (in_.size() - in_end_ >= 4096) return true;
+    const std::size_t end = message_end();
+    if (end != 0 && end <= in_end_) return false;
+    in_.grow(std::max({in_.size() * 2, in_end_ + 16384, end}), in_end_);
+    return true;
   }
 
   // Where the first incomplete message in the buffer ends, when its header is in and valid;
@@ -952,9 +956,9 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
         at = body_->data.data() + body_->have;
         room = body_->data.size() - body_->have;
       } else {
-        if (in_.size() - in_end_ < 4096) {
-          const std::size_t end = message_end();
-          in_.grow(std::max({in_.size() * 2, in_end_ + 16384, end}), in_end_);
+        if (!make_room()) {  // process() leaves no whole message behind; kept correct anyway
+          process();
+          continue;
         }
         at = in_.data() + in_end_;
         room = in_.size() - in_end_;
@@ -1120,19 +1124,8 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
   // wrote each reply at once would have sent them.
   void flush_before_close() {
     if (out_.empty()) return;
-    if (const int fd = lent_fd_.load(std::memory_order_relaxed); fd >= 0) {
-      send_all(fd);
-      out_.clear();
-      return;
-    }
-    boost::system::error_code ec;
-    std::size_t done = 0;
-    while (done < out_.size()) {
-      const std::size_t n =
-          socket_.write_some(asio::buffer(out_.data() + done, out_.size() - done), ec);
-      if (ec || n == 0) break;
-      done += n;
-    }
+    const int fd = lent_fd_.load(std::memory_order_relaxed);
+    send_all(fd >= 0 ? fd : socket_.native_handle());
     out_.clear();
   }
 
@@ -1167,7 +1160,8 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
     return false;
   }
 
-  // A lent connection's blocking write of what is queued.
+  // Writes what is queued: all of it on a lent (blocking) socket, what the socket takes on a
+  // non-blocking one. False when not all of it went.
   bool send_all(int fd) {
     std::size_t done = 0;
     while (done < out_.size()) {

@@ -135,6 +135,8 @@ std::span<const Value> sequence_items(const Value& in, std::string_view expected
 // The bytes of a bytes value, or of serpent's {'data': <base64>, 'encoding': 'base64'} dict.
 std::vector<std::byte> bytes_of(const Value& in);
 std::string bytes_text_of(const Value& in);
+// The same as a bytes value (a bytes value itself, or the dict's bytes decoded straight into one).
+Value bytes_value_of(const Value& in);
 // Field of a PYRO_FIELDS class dict; ValueError naming the class when absent.
 const Value& field_of(const Value& dict, std::string_view type, std::string_view field);
 // Checks the size of a tuple/list converted to a fixed-size C++ type.

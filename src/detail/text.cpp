@@ -516,17 +516,25 @@ void append_base64(std::string& out, std::string_view data) {
   }
 }
 
-std::optional<std::size_t> base64_decoded_size(std::string_view text) {
+// The text without its '=' padding; nullopt when no base64 text has that length.
+static std::optional<std::string_view> unpadded_base64(std::string_view text) {
   while (!text.empty() && text.back() == '=')
     text.remove_suffix(1);
   if (text.size() % 4 == 1) return std::nullopt;
+  return text;
+}
+
+std::optional<std::size_t> base64_decoded_size(std::string_view padded) {
+  const std::optional<std::string_view> unpadded = unpadded_base64(padded);
+  if (!unpadded) return std::nullopt;
+  const std::string_view text = *unpadded;
   return text.size() / 4 * 3 + (text.size() % 4 == 0 ? 0 : text.size() % 4 - 1);
 }
 
-bool decode_base64_into(std::string_view text, char* out) {
-  while (!text.empty() && text.back() == '=')
-    text.remove_suffix(1);
-  if (text.size() % 4 == 1) return false;
+bool decode_base64_into(std::string_view padded, char* out) {
+  const std::optional<std::string_view> unpadded = unpadded_base64(padded);
+  if (!unpadded) return false;
+  const std::string_view text = *unpadded;
   const auto* in = reinterpret_cast<const unsigned char*>(text.data());
   const std::size_t full = text.size() / 4 * 4;
   // four characters, three bytes at a time; an invalid character makes the OR negative
