@@ -335,6 +335,24 @@ def test_a_batch_returns_results_in_order_and_raises_at_the_failed_call(daemons,
 
 
 @pytest.mark.parametrize("peer", PEERS)
+def test_a_client_calling_back_to_back_is_answered_alike_throughout(daemons, peer):
+    # Hundreds of back-to-back calls: our daemon lends such a connection a thread of its own
+    # after 64 of them, and gives it back to its event loop after 20 ms of quiet. Pyro4's client
+    # must see nothing of either.
+    with proxy(daemons[peer]["example.service"], "serpent") as p:
+        for round in range(2):
+            for i in range(300):
+                assert p.add(i, round) == i + round
+            assert p.echo("x" * 300000) == "x" * 300000
+            assert list(p.count(40)) == ["item-%d" % n for n in range(40)]
+            batch = Pyro4.batch(p)
+            for i in range(50):
+                batch.add(i, 1)
+            assert list(batch()) == [i + 1 for i in range(50)]
+            time.sleep(0.1)
+
+
+@pytest.mark.parametrize("peer", PEERS)
 @pytest.mark.parametrize("serializer", SERIALIZERS)
 def test_a_generator_streams_its_items(daemons, peer, serializer):
     with proxy(daemons[peer]["example.service"], serializer) as p:
