@@ -896,7 +896,8 @@ BatchProxy& BatchProxy::add_with(std::string_view method, Value args, Value kwar
   if (kwargs.is_none()) kwargs = Value::dict();
   ValueVector call;  // moved in (an initializer list would copy args and kwargs)
   call.reserve(3);
-  call.emplace_back(method);
+  if (!last_method_.is_str() || last_method_.as_str() != method) last_method_ = Value(method);
+  call.push_back(last_method_);
   call.push_back(std::move(args));
   call.push_back(std::move(kwargs));
   calls_.push_back(Value::tuple(std::move(call)));

@@ -251,9 +251,13 @@ class Builder : public msgpack::null_visitor {
   bool visit_float64(double d) { return emit(d); }
 
   bool visit_str(const char* data, std::uint32_t n) {
-    if (n == 0) return put(ValueAccess::str_trusted({}));
     const std::string_view text(data, n);
     if (!is_ascii(text)) check_utf8(text);
+    if (n <= ValueAccess::short_str_max && !stack_.empty() && stack_.back().items != nullptr) {
+      // built right in its array slot, as emit() does
+      ValueAccess::set_short_str(stack_.back().items->emplace_back(), data, n);
+      return true;
+    }
     return put(ValueAccess::str_trusted(text));
   }
 
@@ -301,10 +305,11 @@ class Builder : public msgpack::null_visitor {
     }
   }
 
+  // An empty container needs no frame: msgpack-cxx ends it right after starting it.
   bool start_array(std::uint32_t n) {
+    if (n == 0) return start_empty(Value::list());
     if (!open(n, n, "array")) return false;
     Frame& f = stack_.emplace_back(Value::list());
-    if (n == 0) return true;  // stays without a heap part (nothing is put into it)
     f.items = &f.container.items();
     f.items->reserve(n);
     return true;
@@ -316,9 +321,9 @@ class Builder : public msgpack::null_visitor {
   bool end_array() { return close(); }
 
   bool start_map(std::uint32_t n) {
+    if (n == 0) return start_empty(Value::dict());
     if (!open(std::uint64_t{n} * 2, n, "map")) return false;
     Frame& f = stack_.emplace_back(Value::dict());
-    if (n == 0) return true;
     f.dict = &f.container.as_dict();
     f.dict->reserve(n);
     return true;
@@ -394,7 +399,20 @@ class Builder : public msgpack::null_visitor {
     return true;
   }
 
+  bool start_empty(Value empty) {
+    if (stack_.size() >= max_depth_) {
+      problem_ = "nesting deeper than " + std::to_string(max_depth_) + " levels";
+      return false;
+    }
+    empty_open_ = true;
+    return put(std::move(empty));
+  }
+
   bool close() {
+    if (empty_open_) {  // the empty container start_empty() has put already
+      empty_open_ = false;
+      return true;
+    }
     Value done = std::move(stack_.back().container);
     stack_.pop_back();
     return put(std::move(done));
@@ -456,6 +474,7 @@ class Builder : public msgpack::null_visitor {
   std::string_view input_;
   std::size_t max_depth_;
   std::size_t pending_ = 0;  // values announced by open containers and not yet read
+  bool empty_open_ = false;  // an empty container started and not yet ended
   // open containers, innermost last; typical payloads nest only a few levels, so no allocation
   boost::container::small_vector<Frame, 8> stack_;
   Value result_;
@@ -498,6 +517,43 @@ class MsgpackSerializer::Encoder {
 
   void write(const Value& v, std::size_t depth) {
     if (depth > max_encode_depth) throw SerializeError("msgpack: recursion limit exceeded");
+    // The usual small ints, short strs and small containers in one byte of header each,
+    // before the general dispatch.
+    if (ValueAccess::is_small_int(v)) {
+      const std::int64_t i = ValueAccess::small_int(v);
+      if (i >= -32 && i < 128) {
+        out_.push_back(static_cast<char>(i));  // positive / negative fixint
+        return;
+      }
+    } else if (ValueAccess::is_short_str(v)) {
+      const std::size_t n = ValueAccess::short_str_size(v);
+      const char* chars = ValueAccess::short_str_chars(v);
+      if (std::memchr(chars, 0xED, n) == nullptr) {  // (see write_str)
+        char buf[1 + ValueAccess::short_str_max];
+        buf[0] = static_cast<char>(0xa0 | n);  // fixstr
+        std::memcpy(buf + 1, chars, ValueAccess::short_str_max);
+        out_.append(buf, 1 + n);
+        return;
+      }
+    } else if (v.is_tuple() || v.is_list()) {
+      const std::span<const Value> items = v.items();
+      if (items.size() < 16) {
+        out_.push_back(static_cast<char>(0x90 | items.size()));  // fixarray
+        for (const Value& item : items)
+          write(item, depth + 1);
+        return;
+      }
+    } else if (v.is_dict()) {
+      const Dict& d = v.as_dict();
+      if (d.size() < 16) {
+        out_.push_back(static_cast<char>(0x80 | d.size()));  // fixmap
+        for (const auto& [key, item] : d) {
+          write(key, depth + 1);
+          write(item, depth + 1);
+        }
+        return;
+      }
+    }
     switch (v.kind()) {
       case Kind::none:
         packer_.pack_nil();

@@ -2,6 +2,7 @@
 // registries and class reconstruction.
 #include "pyro/serializer.hpp"
 
+#include <array>
 #include <cmath>
 #include <limits>
 #include <mutex>
@@ -10,6 +11,7 @@
 #include <typeinfo>
 
 #include "detail/text.hpp"
+#include "detail/value_access.hpp"
 
 namespace pyro {
 
@@ -70,11 +72,17 @@ const Serializer& serializer_by_name(std::string_view name) {
 }
 
 const Serializer* serializer_by_id(std::uint8_t id, Dialect dialect) noexcept {
-  for (const Serializer* s :
-       {&serpent_serializer(), &json_serializer(), &marshal_serializer(), &msgpack_serializer()}) {
-    if (s->id(dialect) == id) return s;
-  }
-  return nullptr;
+  using Table = std::array<const Serializer*, 256>;  // by id, for one dialect
+  static const std::array<Table, 2> tables = [] {
+    std::array<Table, 2> t{};
+    for (const Serializer* s : {&serpent_serializer(), &json_serializer(), &marshal_serializer(),
+                                &msgpack_serializer()}) {
+      t[0][s->id(Dialect::pyro4)] = s;
+      t[1][s->id(Dialect::pyro5)] = s;
+    }
+    return t;
+  }();
+  return tables[dialect == Dialect::pyro4 ? 0 : 1][id];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -349,6 +357,8 @@ ClassRegistry::DictToClass ClassRegistry::keep_as_dict_converter() {
 
 namespace {
 
+using detail::ValueAccess;
+
 Value convert_class_dict(const Value& dict, std::string_view name, const ClassRegistry* registry) {
   if (registry != nullptr) {
     if (auto converted = registry->dict_to_class(name, dict)) return std::move(*converted);
@@ -390,44 +400,51 @@ Value convert_class_dict(const Value& dict, std::string_view name, const ClassRe
 void reconstruct_in_place(Value& v, ReconstructOrder order, const ClassRegistry* registry,
                           int depth);
 
+// Walks only into containers that have items: most of what a payload holds is scalars and
+// empty containers.
+bool is_walked(const Value& v) noexcept {
+  return ValueAccess::is_container(v) && ValueAccess::has_heap_part(v);
+}
+
 void reconstruct_children(Value& v, ReconstructOrder order, const ClassRegistry* registry,
                           int depth) {
-  // (an empty container is left alone: asking it for its items to change would give it a heap
-  // part)
-  if (v.is_sequence()) {
-    if (std::as_const(v).items().empty()) return;
-    for (auto& item : v.items())
-      reconstruct_in_place(item, order, registry, depth + 1);
-  } else if (v.is_dict()) {
-    if (std::as_const(v).as_dict().size() == 0) return;
-    Dict& d = v.as_dict();
-    for (std::size_t i = 0; i < d.size(); ++i) {
-      reconstruct_in_place(d.value_at(i), order, registry, depth + 1);
+  if (ValueAccess::is_dict(v)) {
+    if (Dict* d = ValueAccess::dict_in_place(v)) {
+      for (std::size_t i = 0; i < d->size(); ++i) {
+        Value& item = d->value_at(i);
+        if (is_walked(item)) reconstruct_in_place(item, order, registry, depth + 1);
+      }
+    }
+  } else if (ValueVector* items = ValueAccess::items_in_place(v)) {
+    for (Value& item : *items) {
+      if (is_walked(item)) reconstruct_in_place(item, order, registry, depth + 1);
     }
   }
 }
 
+// v is a tuple, list or dict.
 void reconstruct_in_place(Value& v, ReconstructOrder order, const ClassRegistry* registry,
                           int depth) {
   if (depth > 10000) throw SerializeError("reconstruct: nesting too deep");
-  if (v.is_dict()) {
-    const Value* cls = std::as_const(v).as_dict().find("__class__");
+  if (ValueAccess::is_dict(v)) {
+    static const Value class_key("__class__");
+    const Dict* d = ValueAccess::dict_in_place(v);
+    if (d == nullptr) return;
+    const Value* cls = d->find(class_key);
     if (cls != nullptr && cls->is_str()) {
       if (order == ReconstructOrder::bottom_up) reconstruct_children(v, order, registry, depth);
       const std::string name(cls->as_str());
       v = convert_class_dict(v, name, registry);
       return;
     }
-    reconstruct_children(v, order, registry, depth);
-  } else if (v.is_sequence()) {
-    reconstruct_children(v, order, registry, depth);
   }
+  reconstruct_children(v, order, registry, depth);
 }
 
 }  // namespace
 
 Value reconstruct(Value value, ReconstructOrder order, const ClassRegistry* registry) {
-  reconstruct_in_place(value, order, registry, 0);
+  if (ValueAccess::is_container(value)) reconstruct_in_place(value, order, registry, 0);
   return value;
 }
 

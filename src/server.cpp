@@ -189,8 +189,8 @@ bool is_private_name(std::string_view name) {
                                                      "__reduce__",
                                                      "__reduce_ex__",
                                                      "__subclasshook__"};
+  if (!name.starts_with("_")) return false;  // (so are all the special names)
   if (special.contains(name)) return true;
-  if (!name.starts_with("_")) return false;
   const bool dunder = name.size() > 4 && name.starts_with("__") && name.ends_with("__");
   return !dunder;
 }
@@ -1013,30 +1013,38 @@ class Daemon::Impl final : public MessageHandler {
   // Marshal cannot carry a proxy: like Pyro, it sends the object by value instead (its state,
   // _pyroId, _pyroDaemon and __class__), which a Python client refuses as an unknown class.
   // Pyro4 on CPython 3.11 takes the object's __getstate__() (its vars, no __class__) instead.
-  Value replace_object_refs(Value v, const Serializer& ser, bool pyro4) {
+  // Replaces, in place, every reference to a registered object by its proxy (by value for
+  // marshal); walks only into containers that have items.
+  void replace_object_refs(Value& v, const Serializer& ser, bool pyro4) {
     if (v.is_object()) {
       if (const auto* ref = dynamic_cast<const detail::LocalObjectRef*>(v.as_object().get())) {
         std::shared_lock lock(objects_mutex_);
         for (const auto& [id, reg] : objects_) {
           if (!reg->instance || reg->instance.get() != ref->object().get()) continue;
-          if (ser.name() == "marshal")
-            return registered_by_value(id, *reg->type, reg->instance.get(), pyro4);
-          return to_value(proxy_state(id, *reg->type));
+          v = ser.name() == "marshal"
+                  ? registered_by_value(id, *reg->type, reg->instance.get(), pyro4)
+                  : to_value(proxy_state(id, *reg->type));
+          return;
         }
       }
-      return v;
+      return;
     }
+    auto walked = [](const Value& item) {
+      return item.is_object() || (item.is_sequence() && !item.items().empty()) ||
+             (item.is_dict() && item.as_dict().size() != 0);
+    };
     if (v.is_sequence()) {
-      if (std::as_const(v).items().empty()) return v;  // no heap part to give it
-      for (auto& item : v.items())
-        item = replace_object_refs(std::move(item), ser, pyro4);
+      if (std::as_const(v).items().empty()) return;  // no heap part to give it
+      for (Value& item : v.items()) {
+        if (walked(item)) replace_object_refs(item, ser, pyro4);
+      }
     } else if (v.is_dict()) {
-      if (std::as_const(v).as_dict().size() == 0) return v;
+      if (std::as_const(v).as_dict().size() == 0) return;
       Dict& d = v.as_dict();
-      for (std::size_t i = 0; i < d.size(); ++i)
-        d.value_at(i) = replace_object_refs(std::move(d.value_at(i)), ser, pyro4);
+      for (std::size_t i = 0; i < d.size(); ++i) {
+        if (walked(d.value_at(i))) replace_object_refs(d.value_at(i), ser, pyro4);
+      }
     }
-    return v;
   }
 
   static Value registered_by_value(const std::string& id, const detail::ObjectType& type,
@@ -1075,7 +1083,7 @@ class Daemon::Impl final : public MessageHandler {
                                /*announces_stream=*/true);
       }
     }
-    result = replace_object_refs(std::move(result), ser, request.protocol == protocol_48);
+    replace_object_refs(result, ser, request.protocol == protocol_48);
     Message reply = reply_to(request, MessageType::result);
     if (batched) reply.flags |= flags::batch;
     try {

@@ -555,10 +555,8 @@ bool Value::as_bool() const {
   return rep_.tag == Tag::true_;
 }
 
-std::int64_t Value::as_int() const {
+std::int64_t Value::as_int_other() const {
   switch (rep_.tag) {
-    case Tag::small_int:
-      return payload<std::int64_t>();
     case Tag::false_:
       return 0;
     case Tag::true_:
@@ -672,8 +670,7 @@ std::complex<double> Value::as_complex() const {
   type_mismatch("complex");
 }
 
-std::string_view Value::as_str() const {
-  if (rep_.tag == Tag::short_str) return {rep_.chars, rep_.short_size};
+std::string_view Value::as_str_other() const {
   if (rep_.tag == Tag::long_str) return payload<Blob*>()->view();
   type_mismatch("str");
 }
@@ -711,20 +708,10 @@ const Dict& Value::dict_ref() const noexcept {
   return dict != nullptr ? *dict : empty;
 }
 
-std::span<const Value> Value::items() const {
-  if (!is_sequence()) type_mismatch("tuple or list");
-  return seq_ref();
-}
-
 ValueVector& Value::items() {
   if (!is_sequence()) type_mismatch("tuple or list");
   if (payload<ValueVector*>() == nullptr) set_payload(make<ValueVector>());
   return *payload<ValueVector*>();
-}
-
-const Dict& Value::as_dict() const {
-  if (rep_.tag != Tag::dict) type_mismatch("dict");
-  return dict_ref();
 }
 
 Dict& Value::as_dict() {

@@ -449,6 +449,20 @@ TEST(MsgpackDecoder, ReadsArraysAsListsAndMapsAsDicts) {
   EXPECT_TRUE(identical(unpacked("df00000001c4016b02"), Value::dict({{Value::bytes("k"), 2}})));
 }
 
+TEST(MsgpackDecoder, ReadsEmptyContainersInEveryPlace) {
+  // (the decoder gives them no frame of their own: msgpack-cxx ends them as it starts them)
+  EXPECT_TRUE(identical(unpacked("90"), Value::list()));
+  EXPECT_TRUE(identical(unpacked("80"), Value::dict()));
+  EXPECT_TRUE(identical(unpacked("dc0000"), Value::list()));
+  EXPECT_TRUE(identical(unpacked("de0000"), Value::dict()));
+  EXPECT_TRUE(identical(
+      unpacked("959080929080919082a16190a16280"),
+      Value::list({Value::list(), Value::dict(), Value::list({Value::list(), Value::dict()}),
+                   Value::list({Value::list()}),
+                   Value::dict({{"a", Value::list()}, {"b", Value::dict()}})})));
+  EXPECT_TRUE(identical(unpacked("93a378797a9001"), Value::list({"xyz", Value::list(), 1})));
+}
+
 TEST(MsgpackDecoder, KeepsTheLastValueOfDuplicateMapKeys) {
   const Value v = unpacked("83a16101a16202a16103");
   EXPECT_TRUE(identical(v, Value::dict({{"a", 3}, {"b", 2}})));
@@ -499,6 +513,7 @@ TEST(MsgpackDecoder, RejectsNonStrMapKeysWithPythonsValueError) {
       {"81c0c0", "NoneType"},
       {"819101c0", "list"},
       {"8180c0", "dict"},
+      {"8190c0", "list"},  // an empty container put as a key, not as a value
       {"81d830000000000000f03f0000000000000040c0", "complex"},
       {"81d732000090ded791d941c0", "datetime.datetime"},
       {"81d733cf460b0000000000c0", "datetime.date"},

@@ -302,6 +302,36 @@ TEST(Reconstruct, TurnsPyroClassDictsIntoObjects) {
   EXPECT_TRUE(std::isnan(r[1].as_float()));
 }
 
+TEST(Reconstruct, FindsClassDictsAtAnyDepthBesideScalarsAndEmptyContainers) {
+  // The walk skips scalars and empty containers; everything else is looked into.
+  const Value nan_dict = Value::dict({{"__class__", "float"}, {"value", "nan"}});
+  const Value v = Value::tuple(
+      {1, "s", Value::tuple({}), Value::dict(), Value::list(),
+       Value::list({Value::tuple({}), Value::dict({{"k", Value::list({2, nan_dict})}})}),
+       Value::dict({{"x", nan_dict}, {"e", Value::list()}})});
+  for (ReconstructOrder order : {ReconstructOrder::top_down, ReconstructOrder::bottom_up}) {
+    const Value r = reconstruct(v, order);
+    EXPECT_TRUE(identical(r[0], Value(1)));
+    EXPECT_TRUE(identical(r[2], Value::tuple({})));
+    EXPECT_TRUE(identical(r[3], Value::dict()));
+    EXPECT_TRUE(std::isnan(r[5][1].at("k")[1].as_float()));
+    EXPECT_TRUE(std::isnan(r[6].at("x").as_float()));
+    EXPECT_TRUE(identical(r[6].at("e"), Value::list()));
+  }
+  EXPECT_TRUE(identical(reconstruct(Value(7), ReconstructOrder::top_down), Value(7)));
+  EXPECT_TRUE(std::isnan(reconstruct(nan_dict, ReconstructOrder::bottom_up).as_float()));
+  // a class dict inside a class dict: top-down converts the outer one and leaves its contents,
+  // bottom-up converts the inner one first
+  ClassRegistry registry;
+  registry.register_dict_to_class("mod.Outer", [](std::string_view, const Value& d) {
+    return Value::tuple({Value("outer"), d.at("in")});
+  });
+  const Value outer = Value::list({Value::dict({{"__class__", "mod.Outer"}, {"in", nan_dict}})});
+  EXPECT_TRUE(identical(reconstruct(outer, ReconstructOrder::top_down, &registry)[0][1], nan_dict));
+  EXPECT_TRUE(
+      std::isnan(reconstruct(outer, ReconstructOrder::bottom_up, &registry)[0][1].as_float()));
+}
+
 TEST(Reconstruct, RegisteredConverterWinsOverBuiltinRules) {
   ClassRegistry registry;
   registry.register_dict_to_class("__main__.Thing", [](std::string_view name, const Value& d) {

@@ -334,6 +334,7 @@ class BatchProxy {
 
   Proxy* proxy_;
   ValueVector calls_;
+  Value last_method_;  // the previous call's method name: a batch usually repeats it
 };
 
 }  // namespace pyro

@@ -197,14 +197,14 @@ class Value {
   Value& operator=(const Value& other);
   Value& operator=(Value&& other) noexcept {
     if (this != &other) {
-      if (rep_.tag >= Tag::first_heap) release();
+      if (has_heap_part()) release();
       rep_ = other.rep_;
       other.rep_.tag = Tag::none;
     }
     return *this;
   }
   ~Value() {
-    if (rep_.tag >= Tag::first_heap) release();
+    if (has_heap_part()) release();
   }
 
   // --- inspection -----------------------------------------------------------------------------
@@ -239,7 +239,9 @@ class Value {
   // --- access (each throws TypeError naming the expected and the actual type) -------------------
   bool as_bool() const;
   // An int or a bool. Throws OverflowError when the int does not fit 64 bits.
-  std::int64_t as_int() const;
+  std::int64_t as_int() const {
+    return rep_.tag == Tag::small_int ? payload<std::int64_t>() : as_int_other();
+  }
   // An int's decimal text, whatever its size.
   std::string int_text() const;
   // The little-endian two's complement bytes of an int (minimal length, at least one byte).
@@ -251,17 +253,26 @@ class Value {
   double as_float() const;
   // A complex; real numbers are accepted too.
   std::complex<double> as_complex() const;
-  std::string_view as_str() const;
+  std::string_view as_str() const {
+    return rep_.tag == Tag::short_str ? std::string_view(rep_.chars, rep_.short_size)
+                                      : as_str_other();
+  }
   std::span<const std::byte> as_bytes() const;
   // The bytes of a bytes value, viewed as characters.
   std::string_view bytes_view() const;
   DateTime as_datetime() const;
   Date as_date() const;
   // The items of a tuple or a list.
-  std::span<const Value> items() const;
+  std::span<const Value> items() const {
+    if (!is_sequence()) [[unlikely]]
+      type_mismatch("tuple or list");
+    const auto* items = payload<const ValueVector*>();
+    return items != nullptr ? std::span<const Value>(items->data(), items->size())
+                            : std::span<const Value>();
+  }
   // The mutable items of a tuple or a list.
   ValueVector& items();
-  const Dict& as_dict() const;
+  inline const Dict& as_dict() const;
   Dict& as_dict();
   // The elements of a set or a frozenset.
   const Set& as_set() const;
@@ -357,12 +368,19 @@ class Value {
     return kinds[static_cast<std::uint8_t>(tag)];
   }
   void release() noexcept;
+  // (an empty tuple, list or dict has a heap tag but a null payload)
+  bool has_heap_part() const noexcept {
+    return rep_.tag >= Tag::first_heap && payload<void*>() != nullptr;
+  }
   void copy_from(const Value& other);
   // A tuple, list or dict without items has no heap part (a null payload) until it is changed:
   // calls carry an empty kwargs dict, and often an empty args tuple, both ways.
   const ValueVector& seq_ref() const noexcept;
   const Dict& dict_ref() const noexcept;
   [[noreturn]] void type_mismatch(std::string_view expected) const;
+  // The slow paths of the inline accessors.
+  std::int64_t as_int_other() const;
+  std::string_view as_str_other() const;
   const Value* find_in_dict(const Value& key) const;
 
   friend class Dict;
@@ -426,6 +444,13 @@ class Dict {
   // open addressing, slot = item index + 1, 0 = empty
   std::vector<std::uint32_t, detail::PoolAllocator<std::uint32_t>> index_;
 };
+
+inline const Dict& Value::as_dict() const {
+  if (rep_.tag != Tag::dict) [[unlikely]]
+    type_mismatch("dict");
+  const Dict* dict = payload<const Dict*>();
+  return dict != nullptr ? *dict : dict_ref();
+}
 
 // A set of hashable Values, kept in insertion order (Python's iteration order is arbitrary, so
 // any order is faithful; insertion order keeps encodings deterministic).
