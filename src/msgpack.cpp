@@ -717,12 +717,16 @@ class MsgpackSerializer::Encoder {
       throw SerializeError("msgpack: str with a lone surrogate cannot be encoded as UTF-8");
     }
     check_length(s.size(), "str");
-    packer_.pack_str(static_cast<std::uint32_t>(s.size()));
-    packer_.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
+    if (s.size() < 32) {
+      out_.push_back(static_cast<char>(0xa0 | s.size()));  // fixstr
+    } else {
+      packer_.pack_str(static_cast<std::uint32_t>(s.size()));
+    }
+    out_.append(s.data(), s.size());
   }
 
   void write_text(const std::string& s, const char* what) {
-    if (detail::find_invalid_utf8(s, false) != detail::utf8_valid) {
+    if (!is_ascii(s) && detail::find_invalid_utf8(s, false) != detail::utf8_valid) {
       throw SerializeError(std::string("msgpack: ") + what + " is not valid UTF-8");
     }
     write_str(s);
