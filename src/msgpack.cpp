@@ -386,10 +386,7 @@ class Builder : public msgpack::null_visitor {
   // the announced-but-unread values of all open containers can never outnumber the input bytes;
   // this keeps every reserve() below proportional to the input size.
   bool open(std::uint64_t slots, std::uint32_t n, const char* what) {
-    if (stack_.size() >= max_depth_) {
-      problem_ = "nesting deeper than " + std::to_string(max_depth_) + " levels";
-      return false;
-    }
+    if (too_deep()) return false;
     if (slots > input_.size() - pending_) {
       problem_ = std::string(what) + " of " + std::to_string(n) + " entries does not fit in " +
                  std::to_string(input_.size()) + " bytes of input";
@@ -399,11 +396,14 @@ class Builder : public msgpack::null_visitor {
     return true;
   }
 
+  bool too_deep() {
+    if (stack_.size() < max_depth_) return false;
+    problem_ = "nesting deeper than " + std::to_string(max_depth_) + " levels";
+    return true;
+  }
+
   bool start_empty(Value empty) {
-    if (stack_.size() >= max_depth_) {
-      problem_ = "nesting deeper than " + std::to_string(max_depth_) + " levels";
-      return false;
-    }
+    if (too_deep()) return false;
     empty_open_ = true;
     return put(std::move(empty));
   }
@@ -517,43 +517,6 @@ class MsgpackSerializer::Encoder {
 
   void write(const Value& v, std::size_t depth) {
     if (depth > max_encode_depth) throw SerializeError("msgpack: recursion limit exceeded");
-    // The usual small ints, short strs and small containers in one byte of header each,
-    // before the general dispatch.
-    if (ValueAccess::is_small_int(v)) {
-      const std::int64_t i = ValueAccess::small_int(v);
-      if (i >= -32 && i < 128) {
-        out_.push_back(static_cast<char>(i));  // positive / negative fixint
-        return;
-      }
-    } else if (ValueAccess::is_short_str(v)) {
-      const std::size_t n = ValueAccess::short_str_size(v);
-      const char* chars = ValueAccess::short_str_chars(v);
-      if (std::memchr(chars, 0xED, n) == nullptr) {  // (see write_str)
-        char buf[1 + ValueAccess::short_str_max];
-        buf[0] = static_cast<char>(0xa0 | n);  // fixstr
-        std::memcpy(buf + 1, chars, ValueAccess::short_str_max);
-        out_.append(buf, 1 + n);
-        return;
-      }
-    } else if (v.is_tuple() || v.is_list()) {
-      const std::span<const Value> items = v.items();
-      if (items.size() < 16) {
-        out_.push_back(static_cast<char>(0x90 | items.size()));  // fixarray
-        for (const Value& item : items)
-          write(item, depth + 1);
-        return;
-      }
-    } else if (v.is_dict()) {
-      const Dict& d = v.as_dict();
-      if (d.size() < 16) {
-        out_.push_back(static_cast<char>(0x80 | d.size()));  // fixmap
-        for (const auto& [key, item] : d) {
-          write(key, depth + 1);
-          write(item, depth + 1);
-        }
-        return;
-      }
-    }
     switch (v.kind()) {
       case Kind::none:
         packer_.pack_nil();
@@ -595,9 +558,8 @@ class MsgpackSerializer::Encoder {
       }
       case Kind::tuple:
       case Kind::list: {
-        const ValueVector& items = ValueAccess::items_unchecked(v);
-        check_length(items.size(), v.is_tuple() ? "tuple" : "list");
-        packer_.pack_array(static_cast<std::uint32_t>(items.size()));
+        const std::span<const Value> items = v.items();
+        write_array_header(items.size(), v.is_tuple() ? "tuple" : "list");
         for (const Value& item : items) {
           write(item, depth + 1);
         }
@@ -605,8 +567,7 @@ class MsgpackSerializer::Encoder {
       }
       case Kind::dict: {
         const Dict& d = v.as_dict();
-        check_length(d.size(), "dict");
-        packer_.pack_map(static_cast<std::uint32_t>(d.size()));
+        write_map_header(d.size());
         for (const auto& [key, item] : d) {
           write(key, depth + 1);
           write(item, depth + 1);
@@ -616,8 +577,7 @@ class MsgpackSerializer::Encoder {
       case Kind::set: {
         // Pyro's hook sends a set as tuple(set).
         const Set& s = v.as_set();
-        check_length(s.size(), "set");
-        packer_.pack_array(static_cast<std::uint32_t>(s.size()));
+        write_array_header(s.size(), "set");
         for (const Value& item : s) {
           write(item, depth + 1);
         }
@@ -682,11 +642,36 @@ class MsgpackSerializer::Encoder {
     sink_.write(buf, sizeof buf);
   }
 
+  // The fix formats (one byte of header, or the value itself) are written directly: they are
+  // what most values of a call take, and going through the packer costs more than the byte.
+  void write_array_header(std::size_t n, const char* what) {
+    if (n < 16) {
+      out_.push_back(static_cast<char>(0x90 | n));  // fixarray
+      return;
+    }
+    check_length(n, what);
+    packer_.pack_array(static_cast<std::uint32_t>(n));
+  }
+
+  void write_map_header(std::size_t n) {
+    if (n < 16) {
+      out_.push_back(static_cast<char>(0x80 | n));  // fixmap
+      return;
+    }
+    check_length(n, "dict");
+    packer_.pack_map(static_cast<std::uint32_t>(n));
+  }
+
   void write_int(const Value& v) {
     if (ValueAccess::is_small_int(v)) {
+      const std::int64_t i = ValueAccess::small_int(v);
+      if (i >= -32 && i < 128) {
+        out_.push_back(static_cast<char>(i));  // positive / negative fixint
+        return;
+      }
       // Non-negative ints take the uint formats, negative ones the int formats, smallest first:
       // msgpack-cxx chooses exactly as msgpack-python does.
-      packer_.pack_int64(ValueAccess::small_int(v));
+      packer_.pack_int64(i);
       return;
     }
     bool negative = false;
@@ -716,12 +701,15 @@ class MsgpackSerializer::Encoder {
         detail::find_invalid_utf8(s, false) != detail::utf8_valid) {
       throw SerializeError("msgpack: str with a lone surrogate cannot be encoded as UTF-8");
     }
-    check_length(s.size(), "str");
-    if (s.size() < 32) {
-      out_.push_back(static_cast<char>(0xa0 | s.size()));  // fixstr
-    } else {
-      packer_.pack_str(static_cast<std::uint32_t>(s.size()));
+    if (s.size() < 32) {  // fixstr: header and text in one append
+      char buf[32];
+      buf[0] = static_cast<char>(0xa0 | s.size());
+      std::memcpy(buf + 1, s.data(), s.size());
+      out_.append(buf, 1 + s.size());
+      return;
     }
+    check_length(s.size(), "str");
+    packer_.pack_str(static_cast<std::uint32_t>(s.size()));
     out_.append(s.data(), s.size());
   }
 

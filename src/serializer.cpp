@@ -402,35 +402,20 @@ void reconstruct_in_place(Value& v, ReconstructOrder order, const ClassRegistry*
 
 // Walks only into containers that have items: most of what a payload holds is scalars and
 // empty containers.
-bool is_walked(const Value& v) noexcept {
-  return ValueAccess::is_container(v) && ValueAccess::has_heap_part(v);
-}
-
 void reconstruct_children(Value& v, ReconstructOrder order, const ClassRegistry* registry,
                           int depth) {
-  if (ValueAccess::is_dict(v)) {
-    if (Dict* d = ValueAccess::dict_in_place(v)) {
-      for (std::size_t i = 0; i < d->size(); ++i) {
-        Value& item = d->value_at(i);
-        if (is_walked(item)) reconstruct_in_place(item, order, registry, depth + 1);
-      }
-    }
-  } else if (ValueVector* items = ValueAccess::items_in_place(v)) {
-    for (Value& item : *items) {
-      if (is_walked(item)) reconstruct_in_place(item, order, registry, depth + 1);
-    }
-  }
+  ValueAccess::for_each_item(v, [&](Value& item) {
+    if (ValueAccess::has_items(item)) reconstruct_in_place(item, order, registry, depth + 1);
+  });
 }
 
-// v is a tuple, list or dict.
+// v is a tuple, list or dict that has items.
 void reconstruct_in_place(Value& v, ReconstructOrder order, const ClassRegistry* registry,
                           int depth) {
   if (depth > 10000) throw SerializeError("reconstruct: nesting too deep");
-  if (ValueAccess::is_dict(v)) {
+  if (v.is_dict()) {
     static const Value class_key("__class__");
-    const Dict* d = ValueAccess::dict_in_place(v);
-    if (d == nullptr) return;
-    const Value* cls = d->find(class_key);
+    const Value* cls = std::as_const(v).as_dict().find(class_key);
     if (cls != nullptr && cls->is_str()) {
       if (order == ReconstructOrder::bottom_up) reconstruct_children(v, order, registry, depth);
       const std::string name(cls->as_str());
@@ -444,7 +429,7 @@ void reconstruct_in_place(Value& v, ReconstructOrder order, const ClassRegistry*
 }  // namespace
 
 Value reconstruct(Value value, ReconstructOrder order, const ClassRegistry* registry) {
-  if (ValueAccess::is_container(value)) reconstruct_in_place(value, order, registry, 0);
+  if (ValueAccess::has_items(value)) reconstruct_in_place(value, order, registry, 0);
   return value;
 }
 

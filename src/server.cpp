@@ -11,6 +11,7 @@
 
 #include <spdlog/logger.h>
 
+#include "detail/value_access.hpp"
 #include "pyro/log.hpp"
 
 namespace pyro {
@@ -1029,22 +1030,10 @@ class Daemon::Impl final : public MessageHandler {
       }
       return;
     }
-    auto walked = [](const Value& item) {
-      return item.is_object() || (item.is_sequence() && !item.items().empty()) ||
-             (item.is_dict() && item.as_dict().size() != 0);
-    };
-    if (v.is_sequence()) {
-      if (std::as_const(v).items().empty()) return;  // no heap part to give it
-      for (Value& item : v.items()) {
-        if (walked(item)) replace_object_refs(item, ser, pyro4);
-      }
-    } else if (v.is_dict()) {
-      if (std::as_const(v).as_dict().size() == 0) return;
-      Dict& d = v.as_dict();
-      for (std::size_t i = 0; i < d.size(); ++i) {
-        if (walked(d.value_at(i))) replace_object_refs(d.value_at(i), ser, pyro4);
-      }
-    }
+    detail::ValueAccess::for_each_item(v, [&](Value& item) {
+      if (item.is_object() || detail::ValueAccess::has_items(item))
+        replace_object_refs(item, ser, pyro4);
+    });
   }
 
   static Value registered_by_value(const std::string& id, const detail::ObjectType& type,

@@ -713,8 +713,8 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
   // back, closed.
   void request_close() {
     asio::post(strand_, [self = shared_from_this()] {
-      if (self->lent_) {
-        ::shutdown(self->lent_fd_.load(), SHUT_RDWR);
+      if (const int fd = self->lent_fd_.load(); fd >= 0) {
+        ::shutdown(fd, SHUT_RDWR);
         return;
       }
       self->close();
@@ -925,11 +925,7 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
       close();
       return;
     }
-    const int fl = ::fcntl(fd, F_GETFL);
-    ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-    timeval tv{0, lend_idle_ms * 1000};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    lent_ = true;
+    set_lent_mode(fd, true);
     lent_fd_ = fd;
     try {
       // the work guard keeps the loop running until the connection is handed back
@@ -943,6 +939,15 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
     } catch (const std::system_error&) {
       end_lending(false);  // no thread to lend: back to the loop
     }
+  }
+
+  // Lent: blocking reads that give up after lend_idle_ms; back in the loop: non-blocking, no
+  // receive timeout.
+  static void set_lent_mode(int fd, bool lent) {
+    const int fl = ::fcntl(fd, F_GETFL);
+    ::fcntl(fd, F_SETFL, lent ? fl & ~O_NONBLOCK : fl | O_NONBLOCK);
+    timeval tv{0, lent ? lend_idle_ms * 1000 : 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
 
   // On the lent thread: reads and handles requests until the socket stays quiet for
@@ -981,7 +986,6 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
 
   // On the strand: the lent thread hands the connection back.
   void end_lending(bool closing) {
-    lent_ = false;
     const int fd = lent_fd_.exchange(-1);
     server_.lend_ended();
     quick_streak_ = 0;
@@ -990,10 +994,7 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
       ::close(fd);
       return;
     }
-    const int fl = ::fcntl(fd, F_GETFL);
-    ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-    timeval tv{0, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    set_lent_mode(fd, false);
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
@@ -1233,7 +1234,6 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
   bool close_after_reply_ = false;
   bool closed_ = false;
   bool handling_ = false;
-  bool lent_ = false;              // on a thread of its own (strand's view)
   std::uint8_t quick_streak_ = 0;  // requests in a row that followed their reply closely
   std::uint32_t streak_mark_ = 0;  // the server's handler count when the streak began
   std::atomic<int> lent_fd_{-1};   // the socket, released from Asio, while lent

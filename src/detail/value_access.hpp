@@ -35,31 +35,34 @@ struct ValueAccess {
   // The text of a str, without the kind check.
   static std::string_view str_unchecked(const Value& v) noexcept;
   static const ValueVector& items_unchecked(const Value& v) noexcept;
-  // Tuples, lists and dicts (what a class dict can hide in), by tag.
-  static bool is_container(const Value& v) noexcept {
-    return v.rep_.tag == Value::Tag::tuple || v.rep_.tag == Value::Tag::list ||
-           v.rep_.tag == Value::Tag::dict;
+  // A tuple, list or dict that has items (an empty one has no heap part), by tag.
+  static bool has_items(const Value& v) noexcept {
+    return (v.rep_.tag == Value::Tag::tuple || v.rep_.tag == Value::Tag::list ||
+            v.rep_.tag == Value::Tag::dict) &&
+           v.has_heap_part();
   }
-  static bool is_dict(const Value& v) noexcept { return v.rep_.tag == Value::Tag::dict; }
-  // Whether a value owns heap memory (an empty tuple, list or dict does not).
-  static bool has_heap_part(const Value& v) noexcept { return v.has_heap_part(); }
+  // Calls f(Value&) on each item of a tuple or list, each value of a dict, to change in place;
+  // nothing for other kinds and for empty containers (which are not given a heap part).
+  template <class F>
+  static void for_each_item(Value& v, F&& f) {
+    if (!v.has_heap_part()) return;
+    if (v.rep_.tag == Value::Tag::dict) {
+      Dict& d = *v.payload<Dict*>();
+      for (std::size_t i = 0; i < d.size(); ++i)
+        f(d.value_at(i));
+    } else if (v.rep_.tag == Value::Tag::tuple || v.rep_.tag == Value::Tag::list) {
+      for (Value& item : *v.payload<ValueVector*>())
+        f(item);
+    }
+  }
   // Makes out (None: nothing to release) a short str of the n <= short_str_max bytes at text,
   // which the caller has validated as UTF-8.
+  static constexpr std::size_t short_str_max = Value::short_capacity;
   static void set_short_str(Value& out, const char* text, std::size_t n) noexcept {
     out.rep_.tag = Value::Tag::short_str;
     out.rep_.short_size = static_cast<std::uint8_t>(n);
     __builtin_memcpy(out.rep_.chars, text, n);
   }
-  // A str of at most short_str_max bytes, held inside the Value.
-  static constexpr std::size_t short_str_max = Value::short_capacity;
-  static bool is_short_str(const Value& v) noexcept { return v.rep_.tag == Value::Tag::short_str; }
-  static std::size_t short_str_size(const Value& v) noexcept { return v.rep_.short_size; }
-  // short_str_max bytes, of which short_str_size are the str's.
-  static const char* short_str_chars(const Value& v) noexcept { return v.rep_.chars; }
-  // The items of a tuple or list, the dict of a dict, to change in place; null when it has
-  // none (an empty container keeps no heap part). The caller has checked the kind.
-  static ValueVector* items_in_place(Value& v) noexcept { return v.payload<ValueVector*>(); }
-  static Dict* dict_in_place(Value& v) noexcept { return v.payload<Dict*>(); }
 };
 
 // CPython's default limit on int <-> decimal text conversions (sys.get_int_max_str_digits()).
