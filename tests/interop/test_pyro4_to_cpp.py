@@ -391,6 +391,24 @@ def test_a_registered_object_comes_back_as_a_proxy(daemons, peer, serializer):
 
 
 @pytest.mark.parametrize("peer", PEERS)
+@pytest.mark.parametrize("serializer", ["serpent", "json"])
+def test_registered_objects_inside_a_batch_result_come_back_as_proxies(daemons, peer, serializer):
+    # A batch's results are one list: the daemon finds registered objects inside it too.
+    with proxy(daemons[peer]["example.service"], serializer) as p:
+        batch = Pyro4.batch(p)
+        batch.make_sub()
+        batch.add(1, 2)
+        batch.make_sub()
+        first, three, second = batch()
+        assert three == 3
+        for sub in (first, second):
+            assert isinstance(sub, Pyro4.core.Proxy)
+            assert str(sub._pyroUri) == daemons[peer]["example.sub"]
+            with sub:
+                assert sub.whoami() == "sub:one"
+
+
+@pytest.mark.parametrize("peer", PEERS)
 def test_marshal_sends_a_registered_object_by_value(daemons, peer):
     # Pyro4's marshal has no type replacement for proxies: the object itself travels as a dict.
     # Pyro4 writes it with obj.__getstate__() when there is one, and CPython 3.11 gave every
