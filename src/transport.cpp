@@ -508,11 +508,14 @@ class MessageServer::Impl {
   }
 
   // Handlers in progress, for the watchdog (two relaxed counters: this runs for every call).
-  void enter_handler() {
-    busy_threads_.fetch_add(1, std::memory_order_relaxed);
+  // A lent connection's thread is not one of the loop's: its handlers do not count as busy ones.
+  void enter_handler(bool on_loop = true) {
+    if (on_loop) busy_threads_.fetch_add(1, std::memory_order_relaxed);
     handlers_entered_.fetch_add(1, std::memory_order_relaxed);
   }
-  void leave_handler() { busy_threads_.fetch_sub(1, std::memory_order_relaxed); }
+  void leave_handler(bool on_loop = true) {
+    if (on_loop) busy_threads_.fetch_sub(1, std::memory_order_relaxed);
+  }
   std::uint64_t handlers_entered() const {
     return handlers_entered_.load(std::memory_order_relaxed);
   }
@@ -1048,18 +1051,19 @@ class MessageServer::Impl::Conn final : public Session, public std::enable_share
   bool handle(Message& message) {
     std::optional<Message> reply;
     handling_ = true;
-    server_.enter_handler();
+    const bool on_loop = lent_fd_.load(std::memory_order_relaxed) < 0;
+    server_.enter_handler(on_loop);
     try {
       reply = server_.handler().on_message(*this, message);
       detail::recycle_buffer(std::move(message.payload));
     } catch (const std::exception& e) {
       log::logger("pyrocpp.transport")->debug("closing connection {}: {}", peer_, e.what());
-      server_.leave_handler();
+      server_.leave_handler(on_loop);
       handling_ = false;
       close();
       return false;
     }
-    server_.leave_handler();
+    server_.leave_handler(on_loop);
     handling_ = false;
     last_activity_ = std::chrono::steady_clock::now();
     if (!reply) {
